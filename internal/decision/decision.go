@@ -1,0 +1,66 @@
+// Package decision holds the typed result of an authorization decision, the
+// record both ext_authz (which makes it) and ext_proc (which reads it from
+// Envoy dynamic metadata) share, and that audit and replay persist.
+package decision
+
+// Outcome is what the gateway decided.
+type Outcome string
+
+// Outcomes.
+const (
+	Allow            Outcome = "allow"
+	Deny             Outcome = "deny"
+	ApprovalRequired Outcome = "approval_required"
+)
+
+// Reason is a stable, typed reason code. Clients see it in error.data.reason,
+// SIEMs filter on it; renaming one is a breaking change.
+type Reason string
+
+// Reasons. Each maps to exactly one response shape (see extauthz/response.go).
+const (
+	// ReasonAllowed: every check passed.
+	ReasonAllowed Reason = "allowed"
+	// ReasonMethodNotAllowed: an HTTP method MCP's Streamable HTTP transport
+	// does not use (e.g. PUT).
+	ReasonMethodNotAllowed Reason = "http_method_not_allowed"
+	// ReasonMalformed: the body is not one unambiguous JSON-RPC message.
+	ReasonMalformed Reason = "malformed_request"
+	// ReasonUnknownServer: the route names a server the registry lacks
+	// (a stale route, or a registry change in flight).
+	ReasonUnknownServer Reason = "unknown_server"
+	// ReasonUnknownTool: tools/call of a tool the registry does not list for
+	// that server.
+	ReasonUnknownTool Reason = "unknown_tool"
+	// ReasonInternal: the gateway could not decide; it denies (fail closed).
+	ReasonInternal Reason = "internal_error"
+)
+
+// Decision is the typed result of one Decide call.
+type Decision struct {
+	ID              string  `json:"id"`
+	Outcome         Outcome `json:"outcome"`
+	Reason          Reason  `json:"reason"`
+	Detail          string  `json:"detail,omitempty"` // safe for the client
+	RegistryVersion string  `json:"registryVersion"`
+	Server          string  `json:"server,omitempty"`
+	Method          string  `json:"method,omitempty"`
+	Tool            string  `json:"tool,omitempty"`
+}
+
+// Allowed reports whether the call may proceed.
+func (d Decision) Allowed() bool { return d.Outcome == Allow }
+
+// Metadata keys under which ext_authz publishes the decision in Envoy dynamic
+// metadata (namespace envoy.filters.http.ext_authz) for ext_proc to read.
+const (
+	MetaDecisionID = "decision_id"
+	MetaServer     = "server_id"
+	MetaMethod     = "mcp_method"
+	MetaTool       = "tool"
+	MetaRequestID  = "jsonrpc_id"
+	MetaRegistry   = "registry_version"
+)
+
+// HeaderDecisionID is the request header carrying the decision id upstream.
+const HeaderDecisionID = "x-actiongate-decision-id"
