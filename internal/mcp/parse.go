@@ -235,39 +235,8 @@ func checkStructure(body []byte) error {
 		if err != nil {
 			return perr(ProblemSyntax, "%v", err)
 		}
-		if len(stack) > 0 && stack[len(stack)-1].object {
-			top := &stack[len(stack)-1]
-			if top.expect {
-				if d, ok := tok.(json.Delim); ok && d == '}' {
-					stack = stack[:len(stack)-1]
-					markValue(stack)
-					continue
-				}
-				key := tok.(string)
-				if _, dup := top.keys[key]; dup {
-					return perr(ProblemDuplicateKey, "key %q appears twice in one object", key)
-				}
-				top.keys[key] = struct{}{}
-				top.expect = false
-				continue
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			if len(stack) >= MaxDepth {
-				return perr(ProblemTooDeep, "nesting deeper than %d levels", MaxDepth)
-			}
-			stack = append(stack, frame{object: true, keys: map[string]struct{}{}, expect: true})
-		case json.Delim('['):
-			if len(stack) >= MaxDepth {
-				return perr(ProblemTooDeep, "nesting deeper than %d levels", MaxDepth)
-			}
-			stack = append(stack, frame{})
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			markValue(stack)
-		default:
-			markValue(stack)
+		if stack, err = step(stack, tok); err != nil {
+			return err
 		}
 		if len(stack) == 0 {
 			if _, err := dec.Token(); err != io.EOF {
@@ -277,6 +246,41 @@ func checkStructure(body []byte) error {
 		}
 	}
 	return perr(ProblemSyntax, "unexpected end of JSON input")
+}
+
+// step applies one token to the nesting stack.
+func step(stack []frame, tok json.Token) ([]frame, error) {
+	if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].expect {
+		top := &stack[n-1]
+		if d, ok := tok.(json.Delim); ok && d == '}' {
+			stack = stack[:n-1]
+			markValue(stack)
+			return stack, nil
+		}
+		key := tok.(string) // the decoder only yields strings in key position
+		if _, dup := top.keys[key]; dup {
+			return nil, perr(ProblemDuplicateKey, "key %q appears twice in one object", key)
+		}
+		top.keys[key] = struct{}{}
+		top.expect = false
+		return stack, nil
+	}
+	switch tok {
+	case json.Delim('{'), json.Delim('['):
+		if len(stack) >= MaxDepth {
+			return nil, perr(ProblemTooDeep, "nesting deeper than %d levels", MaxDepth)
+		}
+		stack = append(stack, frame{object: tok == json.Delim('{'), expect: tok == json.Delim('{')})
+		if tok == json.Delim('{') {
+			stack[len(stack)-1].keys = map[string]struct{}{}
+		}
+	case json.Delim(']'):
+		stack = stack[:len(stack)-1]
+		markValue(stack)
+	default:
+		markValue(stack)
+	}
+	return stack, nil
 }
 
 // markValue records that a value completed inside the enclosing object, so

@@ -1,0 +1,103 @@
+package extauthz
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/mcp"
+)
+
+type rpcBody struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   struct {
+		Code    int           `json:"code"`
+		Message string        `json:"message"`
+		Data    mcp.ErrorData `json:"data"`
+	} `json:"error"`
+}
+
+func TestRespond_EveryReason(t *testing.T) {
+	tests := []struct {
+		reason decision.Reason
+		status int
+		code   int
+		echoID bool
+	}{
+		{decision.ReasonUnknownServer, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonUnknownTool, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonMalformed, http.StatusBadRequest, mcp.CodeInvalidRequest, false},
+		{decision.ReasonMethodNotAllowed, http.StatusMethodNotAllowed, mcp.CodeInvalidRequest, false},
+		{decision.ReasonInternal, http.StatusServiceUnavailable, mcp.CodeGatewayError, true},
+		{decision.Reason("reason_nobody_mapped"), http.StatusServiceUnavailable, mcp.CodeGatewayError, true},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.reason), func(t *testing.T) {
+			t.Parallel()
+			res := Respond(Result{
+				Decision:  decision.Decision{ID: "d-42", Outcome: decision.Deny, Reason: tc.reason, Detail: "why"},
+				RequestID: json.RawMessage(`"req-7"`),
+			})
+			if res.GetStatus().GetCode() != int32(codes.PermissionDenied) {
+				t.Fatalf("status code %d, want PERMISSION_DENIED (a denial, never the error path)", res.GetStatus().GetCode())
+			}
+			dr := res.GetDeniedResponse()
+			if int(dr.GetStatus().GetCode()) != tc.status {
+				t.Errorf("HTTP status %d, want %d", dr.GetStatus().GetCode(), tc.status)
+			}
+			var hdr = map[string]string{}
+			for _, h := range dr.GetHeaders() {
+				if h.GetAppend() != nil {
+					t.Errorf("denied header %s sets append; Envoy ≤1.36 drops such headers", h.GetHeader().GetKey())
+				}
+				hdr[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+			}
+			if hdr["content-type"] != "application/json" || hdr[decision.HeaderDecisionID] != "d-42" {
+				t.Errorf("headers %v", hdr)
+			}
+			var body rpcBody
+			if err := json.Unmarshal([]byte(dr.GetBody()), &body); err != nil {
+				t.Fatalf("body %q: %v", dr.GetBody(), err)
+			}
+			wantID := "null"
+			if tc.echoID {
+				wantID = `"req-7"`
+			}
+			if body.JSONRPC != "2.0" || string(body.ID) != wantID || body.Error.Code != tc.code {
+				t.Errorf("body %s: want id %s code %d", dr.GetBody(), wantID, tc.code)
+			}
+			if body.Error.Data.DecisionID != "d-42" || body.Error.Data.Reason == "" {
+				t.Errorf("error.data %+v must carry the decision id and reason", body.Error.Data)
+			}
+			if res.GetDynamicMetadata().GetFields()[decision.MetaDecisionID].GetStringValue() != "d-42" {
+				t.Error("the decision id must reach dynamic metadata")
+			}
+		})
+	}
+}
+
+func TestRespond_Allow(t *testing.T) {
+	res := Respond(Result{
+		Decision:  decision.Decision{ID: "d-1", Outcome: decision.Allow, Reason: decision.ReasonAllowed, Server: "ehr", Tool: "read_chart"},
+		RequestID: json.RawMessage(`7`),
+	})
+	if res.GetStatus().GetCode() != 0 {
+		t.Fatalf("status %v", res.GetStatus())
+	}
+	ok := res.GetOkResponse()
+	if len(ok.GetHeaders()) != 1 || ok.GetHeaders()[0].GetHeader().GetKey() != decision.HeaderDecisionID ||
+		ok.GetHeaders()[0].GetAppend() == nil || ok.GetHeaders()[0].GetAppend().GetValue() {
+		t.Errorf("ok headers %v: want the decision id with explicit append=false (overwrite)", ok.GetHeaders())
+	}
+	if len(ok.GetHeadersToRemove()) != 1 || ok.GetHeadersToRemove()[0] != "authorization" {
+		t.Errorf("headers_to_remove %v: the agent's credential must not pass upstream", ok.GetHeadersToRemove())
+	}
+	md := res.GetDynamicMetadata().GetFields()
+	if md[decision.MetaTool].GetStringValue() != "read_chart" || md[decision.MetaRequestID].GetStringValue() != "7" {
+		t.Errorf("metadata %v", md)
+	}
+}

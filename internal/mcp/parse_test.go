@@ -1,0 +1,119 @@
+package mcp
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		problem Problem // "" = accepted
+		kind    Kind
+		method  string
+		tool    string
+		id      string
+	}{
+		{"tools/call", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_chart","arguments":{"patient_id":"p1"}}}`, "", KindRequest, "tools/call", "read_chart", "7"},
+		{"string id kept raw", `{"jsonrpc":"2.0","id":"req-7","method":"tools/list"}`, "", KindRequest, "tools/list", "", `"req-7"`},
+		{"notification", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "", KindNotification, "notifications/initialized", "", ""},
+		{"response", `{"jsonrpc":"2.0","id":1,"result":{}}`, "", KindResponse, "", "", "1"},
+		{"whitespace around", " \n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n ", "", KindRequest, "ping", "", "1"},
+		{"empty", ``, ProblemEmpty, 0, "", "", ""},
+		{"duplicate top-level key", `{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}`, ProblemDuplicateKey, 0, "", "", ""},
+		{"duplicate nested key", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1,"x":2}}}`, ProblemDuplicateKey, 0, "", "", ""},
+		{"duplicate tool name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","name":"delete"}}`, ProblemDuplicateKey, 0, "", "", ""},
+		{"case variant of name", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","Name":"delete"}}`, ProblemCaseVariant, 0, "", "", ""},
+		{"case variant of method", `{"jsonrpc":"2.0","id":1,"Method":"tools/call","method":"ping"}`, ProblemCaseVariant, 0, "", "", ""},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, ProblemBatch, 0, "", "", ""},
+		{"trailing data", `{"jsonrpc":"2.0","id":1,"method":"ping"}{"jsonrpc":"2.0","id":2,"method":"tools/call"}`, ProblemTrailingData, 0, "", "", ""},
+		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"re`, ProblemSyntax, 0, "", "", ""},
+		{"invalid utf8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xffing\"}", ProblemInvalidUTF8, 0, "", "", ""},
+		{"not an object", `"hello"`, ProblemNotObject, 0, "", "", ""},
+		{"wrong version", `{"jsonrpc":"1.0","id":1,"method":"ping"}`, ProblemVersion, 0, "", "", ""},
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"ping"}`, ProblemID, 0, "", "", ""},
+		{"fractional id", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, ProblemID, 0, "", "", ""},
+		{"object id", `{"jsonrpc":"2.0","id":{},"method":"ping"}`, ProblemID, 0, "", "", ""},
+		{"params array", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["read"]}`, ProblemParams, 0, "", "", ""},
+		{"tool name missing", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`, ProblemToolName, 0, "", "", ""},
+		{"tool name not string", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}`, ProblemToolName, 0, "", "", ""},
+		{"arguments not object", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":[1]}}`, ProblemParams, 0, "", "", ""},
+		{"method and result", `{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}`, ProblemMethod, 0, "", "", ""},
+		{"too deep", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":` +
+			strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}}}`, ProblemTooDeep, 0, "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m, err := Parse([]byte(tc.body), 1<<20)
+			if tc.problem != "" {
+				pe, ok := IsParseError(err)
+				if !ok || pe.Problem != tc.problem {
+					t.Fatalf("Parse = %v, %v; want problem %s", m, err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if m.Kind != tc.kind || m.Method != tc.method || m.ToolName != tc.tool || string(m.ID) != tc.id {
+				t.Errorf("got kind %d method %q tool %q id %s", m.Kind, m.Method, m.ToolName, m.ID)
+			}
+		})
+	}
+}
+
+func TestParse_Limit(t *testing.T) {
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+	if _, err := Parse(body, len(body)); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if pe, ok := IsParseError(must(Parse(body, len(body)-1))); !ok || pe.Problem != ProblemTooLarge {
+		t.Fatal("one byte over the limit must be refused")
+	}
+}
+
+func must(_ *Message, err error) error { return err }
+
+func TestErrorBody_EchoesID(t *testing.T) {
+	for _, id := range []string{`7`, `"req-7"`, `-1`} {
+		b := ErrorBody(json.RawMessage(id), CodePolicyDenied, "denied", &ErrorData{Reason: "unknown_tool"})
+		if !strings.HasPrefix(string(b), `{"jsonrpc":"2.0","id":`+id+`,`) {
+			t.Errorf("id %s not echoed byte for byte: %s", id, b)
+		}
+	}
+	if b := ErrorBody(nil, CodeParseError, "bad", nil); !strings.Contains(string(b), `"id":null`) {
+		t.Errorf("id-less error must carry id null: %s", b)
+	}
+}
+
+// FuzzParse: whatever the bytes, Parse returns a message or a *ParseError,
+// never panics, and an accepted tools/call always names its tool.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_chart","arguments":{"patient_id":"p1"}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read","name":"delete"}}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"ping"}]`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := Parse(body, 1<<16)
+		if err != nil {
+			if _, ok := IsParseError(err); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if m.IsToolCall() && m.ToolName == "" {
+			t.Fatal("accepted a tools/call without a tool name")
+		}
+		if !json.Valid(body) {
+			t.Fatal("accepted invalid JSON")
+		}
+	})
+}

@@ -1,0 +1,136 @@
+package xds
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/actiongate/actiongate/internal/registry"
+)
+
+// upstream is a registered server's endpoint, split the way Envoy needs it.
+type upstream struct {
+	serverID string
+	cluster  string
+	host     string
+	port     uint32
+	hostPort string // Host header the upstream expects
+	path     string
+	tls      bool
+}
+
+func upstreams(reg *registry.Registry) ([]upstream, error) {
+	out := make([]upstream, 0, len(reg.Servers))
+	for _, s := range reg.Servers {
+		u, err := parseUpstream(s.ID, s.Upstream)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func parseUpstream(id, raw string) (upstream, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return upstream{}, fmt.Errorf("xds: server %s: upstream %q: %w", id, raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" {
+		return upstream{}, fmt.Errorf("xds: server %s: upstream %q must be an absolute http(s) URL", id, raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return upstream{}, fmt.Errorf("xds: server %s: upstream %q: invalid port", id, raw)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return upstream{
+		serverID: id,
+		cluster:  upstreamPrefix + id,
+		host:     u.Hostname(),
+		port:     uint32(p),
+		hostPort: net.JoinHostPort(u.Hostname(), port),
+		path:     path,
+		tls:      u.Scheme == "https",
+	}, nil
+}
+
+// upstreamCluster is an MCP server's cluster: HTTP/1.1 (what MCP servers
+// speak), STATIC for an IP literal and STRICT_DNS for a name.
+func upstreamCluster(u upstream) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{
+		Name:           u.cluster,
+		ConnectTimeout: durationpb.New(2 * time.Second),
+		LoadAssignment: loadAssignment(u.cluster, u.host, u.port),
+	}
+	if net.ParseIP(u.host) != nil {
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
+	} else {
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+		c.DnsLookupFamily = clusterv3.Cluster_V4_ONLY
+	}
+	if u.tls {
+		c.TransportSocket = &corev3.TransportSocket{
+			Name:       tlsSocketName,
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{Sni: u.host})},
+		}
+	}
+	return c
+}
+
+// grpcCluster is one of our own side services: gRPC needs HTTP/2, set the
+// non-deprecated way.
+func grpcCluster(name, addr string) *clusterv3.Cluster {
+	host, portStr, _ := net.SplitHostPort(addr) // checked by Options.validate
+	port, _ := strconv.ParseUint(portStr, 10, 16)
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(time.Second),
+		TypedExtensionProtocolOptions: map[string]*anypb.Any{
+			httpProtoOptsKey: mustAny(&upstreamhttpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{
+					ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+						ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{
+							Http2ProtocolOptions: &corev3.Http2ProtocolOptions{},
+						},
+					},
+				},
+			}),
+		},
+		LoadAssignment: loadAssignment(name, host, uint32(port)),
+	}
+}
+
+func loadAssignment(cluster, host string, port uint32) *endpointv3.ClusterLoadAssignment {
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: cluster,
+		Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+						Address:       host,
+						PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+					}}},
+				}},
+			}},
+		}},
+	}
+}
