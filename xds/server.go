@@ -30,7 +30,7 @@ type Server struct {
 	cache cachev3.SnapshotCache
 	ads   serverv3.Server
 
-	mu       sync.Mutex
+	mu        sync.Mutex
 	current   *Resources            // last snapshot set
 	acked     *Resources            // last snapshot a data plane ACKed
 	published map[string]*Resources // recent snapshots by version, to match late ACKs
