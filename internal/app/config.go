@@ -1,0 +1,141 @@
+// Package app wires ActionGate's services from one configuration: the
+// registry watcher, the xDS server, ext_authz, ext_proc and the admin
+// endpoint. cmd/actiongate, the quickstart and the e2e harness all start
+// the gateway through it, so what the tests run is what operators run.
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Service names accepted in Config.Services.
+const (
+	ServiceXDS      = "xds"
+	ServiceExtAuthz = "extauthz"
+	ServiceExtProc  = "extproc"
+	ServiceAdmin    = "admin"
+)
+
+// AllServices is the default: one process runs everything.
+var AllServices = []string{ServiceXDS, ServiceExtAuthz, ServiceExtProc, ServiceAdmin}
+
+// Config is the YAML file `actiongate serve --config` reads. Unknown
+// fields are errors: a typo must not silently fall back to a default.
+type Config struct {
+	Services []string       `yaml:"services"`
+	Registry RegistryConfig `yaml:"registry"`
+	XDS      XDSConfig      `yaml:"xds"`
+	ExtAuthz ListenConfig   `yaml:"extauthz"`
+	ExtProc  ListenConfig   `yaml:"extproc"`
+	Admin    ListenConfig   `yaml:"admin"`
+	Log      LogConfig      `yaml:"log"`
+	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
+	// ext_authz parsing, ext_proc).
+	MaxRequestBytes int `yaml:"maxRequestBytes"`
+}
+
+// RegistryConfig locates the registry directory.
+type RegistryConfig struct {
+	Dir          string        `yaml:"dir"`
+	PollInterval time.Duration `yaml:"pollInterval"`
+}
+
+// XDSConfig configures the xDS server and what it tells data planes.
+type XDSConfig struct {
+	Listen string `yaml:"listen"`
+	NodeID string `yaml:"nodeID"`
+	// DataPlane describes the Envoy side: where its MCP listener binds and
+	// how it reaches ext_authz and ext_proc (empty: our own listen
+	// addresses, right when Envoy runs beside us).
+	DataPlane DataPlaneConfig `yaml:"dataPlane"`
+}
+
+// DataPlaneConfig is what the generated Envoy configuration points at.
+type DataPlaneConfig struct {
+	ListenAddress   string `yaml:"listenAddress"`
+	ListenPort      uint32 `yaml:"listenPort"`
+	ExtAuthzAddress string `yaml:"extAuthzAddress"`
+	ExtProcAddress  string `yaml:"extProcAddress"`
+}
+
+// ListenConfig is a service's listen address (host:port; port 0 picks one).
+type ListenConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig selects the log level and format (text or json).
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default returns the configuration of a single-host deployment on
+// loopback, the ports the shipped Envoy bootstrap expects.
+func Default() Config {
+	return Config{
+		Services: slices.Clone(AllServices),
+		Registry: RegistryConfig{Dir: "examples/registry", PollInterval: 2 * time.Second},
+		XDS: XDSConfig{Listen: "127.0.0.1:18000", NodeID: "actiongate-gateway",
+			DataPlane: DataPlaneConfig{ListenAddress: "127.0.0.1", ListenPort: 10000}},
+		ExtAuthz:        ListenConfig{Listen: "127.0.0.1:18001"},
+		ExtProc:         ListenConfig{Listen: "127.0.0.1:18002"},
+		Admin:           ListenConfig{Listen: "127.0.0.1:9901"},
+		Log:             LogConfig{Level: "info", Format: "text"},
+		MaxRequestBytes: 1 << 20,
+	}
+}
+
+// LoadConfig reads a YAML file over the defaults.
+func LoadConfig(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports configuration errors before anything starts.
+func (c Config) Validate() error {
+	var problems []string
+	if len(c.Services) == 0 {
+		problems = append(problems, "services: at least one of "+strings.Join(AllServices, ", "))
+	}
+	for _, s := range c.Services {
+		if !slices.Contains(AllServices, s) {
+			problems = append(problems, fmt.Sprintf("services: unknown service %q (known: %s)", s, strings.Join(AllServices, ", ")))
+		}
+	}
+	if c.Runs(ServiceXDS) || c.Runs(ServiceExtAuthz) {
+		if c.Registry.Dir == "" {
+			problems = append(problems, "registry.dir: required by xds and extauthz")
+		}
+	}
+	if c.MaxRequestBytes <= 0 {
+		problems = append(problems, "maxRequestBytes: must be positive")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		problems = append(problems, fmt.Sprintf("log.format: %q is not text or json", c.Log.Format))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Runs reports whether the service is enabled.
+func (c Config) Runs(service string) bool { return slices.Contains(c.Services, service) }
