@@ -1,0 +1,149 @@
+// Package extproc is ActionGate's Envoy ext_proc server: it sees every MCP
+// request and response that ext_authz let through and processes the
+// response bodies (JSON-RPC messages and SSE event streams) on their way
+// back to the agent.
+//
+// server.go is only the gRPC stream loop; each phase is a function of
+// (state, message) → (response, state) in phases.go, response.go and
+// sse.go, tested without gRPC.
+package extproc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/actiongate/actiongate/internal/mcp"
+)
+
+// DefaultMaxBodyBytes matches the listener's per_connection_buffer_limit:
+// Envoy refuses larger buffered bodies before they reach us.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger // default slog.Default()
+	// MaxBodyBytes bounds a buffered request or response body we parse.
+	MaxBodyBytes int // default DefaultMaxBodyBytes
+	// MaxSSEEventBytes bounds one server-sent event held for reassembly.
+	MaxSSEEventBytes int // default mcp.DefaultMaxSSEEvent
+	// Registerer receives the server's metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
+}
+
+// Server implements envoy.service.ext_proc.v3.ExternalProcessor.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	env     env
+	metrics *metrics
+}
+
+// New returns a Server. A metrics registration failure is logged, not
+// fatal: processing must not depend on being observable.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "extproc")
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		log.Error("registering ext_proc metrics failed", "err", err)
+	}
+	s := &Server{metrics: m}
+	s.env = env{
+		log:            log,
+		maxBody:        positiveOr(opts.MaxBodyBytes, DefaultMaxBodyBytes),
+		maxEvent:       positiveOr(opts.MaxSSEEventBytes, mcp.DefaultMaxSSEEvent),
+		problem:        func(reason string) { m.errors.WithLabelValues(reason).Inc() },
+		transformJSON:  identityJSON,
+		transformEvent: identityEvent,
+	}
+	return s
+}
+
+func positiveOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Register adds the server to g.
+func (s *Server) Register(g *grpc.Server) { extprocv3.RegisterExternalProcessorServer(g, s) }
+
+// Process serves one HTTP request/response pair. Every message Envoy sends
+// gets exactly one answer of the matching type, in order. It never returns
+// before answering a message it received: a stream that simply closes lets
+// Envoy continue unprocessed, which is failing open.
+func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
+	ctx := stream.Context()
+	var st state
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if normalEnd(ctx, err) {
+				return nil
+			}
+			s.env.problem(reasonStream)
+			s.env.log.Warn("ext_proc stream receive failed", "err", err)
+			return err
+		}
+		s.metrics.messages.WithLabelValues(phaseOf(req)).Inc()
+		resp, next, err := s.step(st, req)
+		st = next
+		if err != nil {
+			reason := reasonInternal
+			if errors.Is(err, errUnknownMessage) {
+				reason = reasonUnknownMessage
+			}
+			s.env.problem(reason)
+			s.env.log.Error("failing closed", "decision_id", st.x.DecisionID, "phase", phaseOf(req), "err", err)
+			resp = internalError(st.x)
+		}
+		if resp == nil {
+			continue // flow-control message: Envoy expects no answer
+		}
+		if err := stream.Send(resp); err != nil {
+			if normalEnd(ctx, err) {
+				return nil
+			}
+			s.env.problem(reasonStream)
+			s.env.log.Warn("ext_proc stream send failed", "decision_id", st.x.DecisionID, "err", err)
+			return err
+		}
+		if resp.GetImmediateResponse() != nil {
+			return nil // Envoy ends processing for this request after it
+		}
+	}
+}
+
+// step runs one phase. A panic in a phase fails this request closed instead
+// of taking the process (and every other request) down.
+func (s *Server) step(st state, req *extprocv3.ProcessingRequest) (resp *extprocv3.ProcessingResponse, next state, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.env.log.Error("panic in ext_proc phase", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp, next, err = nil, st, fmt.Errorf("panic in phase %s", phaseOf(req))
+		}
+	}()
+	return step(&s.env, st, req)
+}
+
+// normalEnd reports whether err is Envoy finishing the stream: it closes it
+// once processing is complete, or cancels it when the HTTP stream ends.
+func normalEnd(ctx context.Context, err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		return true
+	}
+	return status.Code(err) == codes.Canceled
+}
