@@ -23,6 +23,7 @@ func Commands() map[string]Command {
 		"serve":      {"run services (xds, extauthz, extproc, admin) from a config file", Serve},
 		"quickstart": {"run the whole gateway and demo MCP servers on this machine", Quickstart},
 		"registry":   {"validate or export a registry directory", Registry},
+		"deps":       {"install the local dependencies of the quickstart and tests (SpiceDB, MCP reference server)", Deps},
 		"version":    {"print the version", Version},
 	}
 }

@@ -3,8 +3,147 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net/url"
+	"time"
+
+	"github.com/actiongate/actiongate/internal/demo"
+	"github.com/actiongate/actiongate/internal/registry"
+	"github.com/actiongate/actiongate/internal/stack"
 )
 
-// Quickstart is wired in a later commit.
-func Quickstart(context.Context, []string, io.Writer, io.Writer) error { return errors.New("not yet") }
+// demoModes: ehr answers JSON and needs no session, so a pasted curl works;
+// trading streams SSE; mail answers JSON.
+var demoModes = map[string]demo.Mode{
+	"ehr":     demo.ModeJSON | demo.ModeStateless,
+	"trading": demo.ModeSSE,
+	"mail":    demo.ModeJSON | demo.ModeStateless,
+}
+
+// Quickstart runs a complete gateway with the demo MCP servers of the
+// example registry until interrupted.
+func Quickstart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	regDir := fs.String("registry", "examples/registry", "registry directory (edits are picked up live)")
+	port := fs.Int("listen-port", 10000, "data plane port on 127.0.0.1 where agents send MCP requests")
+	logLevel := fs.String("log-level", "warn", "log level of the services (debug, info, warn, error)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	reg, err := registry.Load(*regDir)
+	if err != nil {
+		return fmt.Errorf("%w\n(run the quickstart from the repository root, or pass --registry DIR)", err)
+	}
+	stopDemos, err := startDemos(reg, stdout)
+	if err != nil {
+		return err
+	}
+	defer stopDemos()
+	start := time.Now()
+	st, err := stack.Start(ctx, stack.Options{
+		RegistryDir: *regDir, DataPlanePort: *port,
+		XDSAddr: "127.0.0.1:18000", ExtAuthzAddr: "127.0.0.1:18001", ExtProcAddr: "127.0.0.1:18002",
+		AdminAddr: "127.0.0.1:9901", KafkaPort: 19092,
+		Logger: log, Progress: prefixed(stdout, "  … "),
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	printReady(stdout, st, reg, time.Since(start))
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "\nstopping")
+		return nil
+	case err := <-st.App.Err():
+		return err
+	}
+}
+
+// startDemos serves each demo server the registry names at its registered
+// upstream address.
+func startDemos(reg *registry.Registry, stdout io.Writer) (func(), error) {
+	var running []*demo.Running
+	stop := func() {
+		for _, r := range running {
+			_ = r.Close()
+		}
+	}
+	for _, id := range demo.IDs() {
+		s, ok := reg.Server(id)
+		if !ok {
+			continue
+		}
+		u, err := url.Parse(s.Upstream)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		r, err := demo.Start(u.Host, id, demoModes[id])
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("demo MCP server %s on %s: %w (is another quickstart running?)", id, u.Host, err)
+		}
+		running = append(running, r)
+		fmt.Fprintf(stdout, "  … demo MCP server %-8s %s (%s)\n", id, r.URL, demoModes[id])
+	}
+	if len(running) == 0 {
+		return nil, errors.New("the registry names none of the demo servers (ehr, trading, mail)")
+	}
+	return stop, nil
+}
+
+func printReady(w io.Writer, st *stack.Stack, reg *registry.Registry, took time.Duration) {
+	fmt.Fprintf(w, `
+ActionGate quickstart is ready (%s).
+
+  MCP endpoints (through the Envoy stand-in, one per registered server):
+`, took.Round(time.Millisecond))
+	for _, s := range reg.Servers {
+		fmt.Fprintf(w, "    %-8s %s\n", s.ID, st.MCPURL(s.ID))
+	}
+	fmt.Fprintf(w, `
+  Registry:  version %s (edit the files; changes apply without restart)
+  Admin:     http://%s/metrics  /readyz  /registry
+  xDS (ADS): %s   SpiceDB: %s   Kafka: %s
+
+  Call a registered tool:
+
+    curl -s %s \
+      -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+      -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_chart","arguments":{"patient_id":"p-1001"}}}'
+
+  Call a tool the registry does not list (denied by the gateway):
+
+    curl -s %[5]s \
+      -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+      -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"export_all_records","arguments":{}}}'
+
+  The stand-in is a test and demo data plane, not a production proxy; see README.md
+  for running with a real Envoy. Press Ctrl-C to stop.
+`, reg.Version, st.App.Addr("admin"), st.App.Addr("xds"), st.SpiceDB.Endpoint, st.Kafka.Brokers[0], st.MCPURL("ehr"))
+}
+
+// prefixed writes each progress line with a prefix.
+func prefixed(w io.Writer, prefix string) io.Writer {
+	return &prefixWriter{w: w, prefix: prefix}
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
