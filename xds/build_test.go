@@ -224,8 +224,8 @@ func TestBuild_RejectsBadInput(t *testing.T) {
 		opts    func(*Options)
 		wantErr string
 	}{
-		{"upstream not a URL", func(r *registry.Registry) { r.Servers[0].Upstream = "ehr.internal/mcp" }, nil, "absolute http(s) URL"},
-		{"upstream bad port", func(r *registry.Registry) { r.Servers[0].Upstream = "http://127.0.0.1:0/mcp" }, nil, "invalid port"},
+		{"upstream not a URL", func(r *registry.Registry) { r.Servers[0].Upstream = "ehr.internal/mcp" }, nil, "absolute http:// or https:// URL"},
+		{"upstream bad port", func(r *registry.Registry) { r.Servers[0].Upstream = "http://127.0.0.1:0/mcp" }, nil, "port"},
 		{"ext_authz not an IP", nil, func(o *Options) { o.ExtAuthzAddress = "authz:18001" }, "IP literal"},
 		{"ext_proc missing port", nil, func(o *Options) { o.ExtProcAddress = "127.0.0.1" }, "ext_proc address"},
 	}

@@ -3,7 +3,6 @@ package xds
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -31,45 +30,25 @@ type upstream struct {
 
 func upstreams(reg *registry.Registry) ([]upstream, error) {
 	out := make([]upstream, 0, len(reg.Servers))
-	for _, s := range reg.Servers {
-		u, err := parseUpstream(s.ID, s.Upstream)
+	for i := range reg.Servers {
+		s := &reg.Servers[i]
+		// Load validated the URL; a registry built another way may not be.
+		ep, err := s.Endpoint()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("xds: server %s: upstream %w", s.ID, err)
 		}
-		out = append(out, u)
+		port := strconv.FormatUint(uint64(ep.Port), 10)
+		out = append(out, upstream{
+			serverID: s.ID,
+			cluster:  upstreamPrefix + s.ID,
+			host:     ep.Host,
+			port:     ep.Port,
+			hostPort: net.JoinHostPort(ep.Host, port),
+			path:     ep.Path,
+			tls:      ep.TLS(),
+		})
 	}
 	return out, nil
-}
-
-func parseUpstream(id, raw string) (upstream, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return upstream{}, fmt.Errorf("xds: server %s: upstream %q: %w", id, raw, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" {
-		return upstream{}, fmt.Errorf("xds: server %s: upstream %q must be an absolute http(s) URL", id, raw)
-	}
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return upstream{}, fmt.Errorf("xds: server %s: upstream %q: invalid port", id, raw)
-	}
-	path := u.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
-	return upstream{
-		serverID: id,
-		cluster:  upstreamPrefix + id,
-		host:     u.Hostname(),
-		port:     uint32(p),
-		hostPort: net.JoinHostPort(u.Hostname(), port),
-		path:     path,
-		tls:      u.Scheme == "https",
-	}, nil
 }
 
 // upstreamCluster is an MCP server's cluster: HTTP/1.1 (what MCP servers
