@@ -122,7 +122,7 @@ ActionGate quickstart is ready (%s).
 
   Call a tool the registry does not list (denied by the gateway):
 
-    curl -s %[5]s \
+    curl -s %[6]s \
       -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
       -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"export_all_records","arguments":{}}}'
 

@@ -1,0 +1,179 @@
+// Package e2e runs ActionGate end to end on this machine with real parts:
+// the official MCP Go SDK as agent and as upstream servers, the npm
+// reference server, SpiceDB, a Kafka-protocol broker, our services, and the
+// Envoy stand-in fed by our xDS server. One environment serves the whole
+// package; its logs are printed only when a test fails.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actiongate/actiongate/envoy/standin"
+	"github.com/actiongate/actiongate/internal/demo"
+	"github.com/actiongate/actiongate/internal/devenv"
+	"github.com/actiongate/actiongate/internal/registry"
+	"github.com/actiongate/actiongate/internal/stack"
+)
+
+// env is the shared environment, set up by TestMain.
+var env *environment
+
+type environment struct {
+	stack       *stack.Stack
+	registryDir string
+	demos       map[string]*demo.Running
+	everything  *devenv.Everything
+	logs        *devenv.Logs
+}
+
+// upstream modes: one JSON server and one SSE server (session-based), so
+// both response styles cross the gateway.
+var demoModes = map[string]demo.Mode{
+	"ehr":     demo.ModeJSON | demo.ModeStateless,
+	"trading": demo.ModeSSE,
+	"mail":    demo.ModeJSON,
+}
+
+func TestMain(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	e, err := setUp(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: environment did not start: %v\n", err)
+		if e != nil {
+			fmt.Fprintf(os.Stderr, "--- environment logs ---\n%s\n", e.logs.Tail(200))
+			e.tearDown()
+		}
+		cancel()
+		os.Exit(1)
+	}
+	env = e
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- environment logs (last 300 lines) ---\n%s\n", e.logs.Tail(300))
+	}
+	e.tearDown()
+	cancel()
+	os.Exit(code)
+}
+
+func setUp(ctx context.Context) (*environment, error) {
+	e := &environment{logs: devenv.NewLogs(4 << 20), demos: map[string]*demo.Running{}}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for id, mode := range demoModes {
+		r, err := demo.Start("", id, mode)
+		if err != nil {
+			return e, err
+		}
+		e.demos[id] = r
+	}
+	dir, err := devenv.EnsureEverything(ctx, e.logs)
+	if err != nil {
+		return e, fmt.Errorf("npm reference server: %w", err)
+	}
+	if e.everything, err = devenv.StartEverything(ctx, devenv.EverythingOptions{Dir: dir}); err != nil {
+		return e, fmt.Errorf("npm reference server: %w", err)
+	}
+	if e.registryDir, err = e.writeRegistry(); err != nil {
+		return e, err
+	}
+	e.stack, err = stack.Start(ctx, stack.Options{
+		RegistryDir: e.registryDir, RegistryPoll: 100 * time.Millisecond,
+		// Envoy cuts streamed bodies wherever the network does; cut them
+		// everywhere so SSE handling is tested at every boundary.
+		ChunkSplitter: standin.RandomSplitter(1),
+		Logger:        log, Progress: e.logs,
+	})
+	return e, err
+}
+
+// writeRegistry copies the example registry, points its servers at the
+// demo servers' random ports, and registers the npm reference server with
+// only some of its tools (the rest are "shadow tools" the gateway denies).
+func (e *environment) writeRegistry() (string, error) {
+	src := filepath.Join("..", "examples", "registry")
+	example, err := registry.Load(src)
+	if err != nil {
+		return "", err
+	}
+	dst, err := os.MkdirTemp("", "actiongate-e2e-registry-")
+	if err != nil {
+		return "", err
+	}
+	replace := map[string]string{}
+	for _, s := range example.Servers {
+		if r, ok := e.demos[s.ID]; ok {
+			replace[s.Upstream] = r.URL
+		}
+	}
+	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		s := string(b)
+		for from, to := range replace {
+			s = strings.ReplaceAll(s, from, to)
+		}
+		rel, _ := filepath.Rel(src, path)
+		out := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(out, []byte(s), 0o644)
+	})
+	if err != nil {
+		return "", err
+	}
+	return dst, os.WriteFile(filepath.Join(dst, "servers", "everything.yaml"), []byte(everythingRegistry(e.everything.URL, "")), 0o644)
+}
+
+// everythingRegistry registers the reference server with echo and
+// get-sum, plus extra tool entries.
+func everythingRegistry(upstream, extra string) string {
+	return `apiVersion: actiongate.dev/v1
+kind: MCPServer
+spec:
+  id: everything
+  upstream: ` + upstream + `
+  owner: platform@actiongate.example
+  purpose: The MCP reference server, registered with a subset of its tools
+  classification: internal
+  tools:
+    - name: echo
+      description: Echoes back the input string
+      risk: low
+      annotations: {readOnlyHint: true}
+      inputSchema: {type: object, properties: {message: {type: string}}, required: [message]}
+    - name: get-sum
+      description: Returns the sum of two numbers
+      risk: low
+      annotations: {readOnlyHint: true}
+      inputSchema: {type: object, properties: {a: {type: number}, b: {type: number}}, required: [a, b]}
+` + extra
+}
+
+func (e *environment) tearDown() {
+	if e.stack != nil {
+		e.stack.Close()
+	}
+	if e.everything != nil {
+		e.everything.Stop()
+	}
+	for _, r := range e.demos {
+		_ = r.Close()
+	}
+	if e.registryDir != "" {
+		_ = os.RemoveAll(e.registryDir)
+	}
+}

@@ -1,0 +1,169 @@
+// Package stack starts a whole ActionGate deployment on one machine, from
+// real parts: SpiceDB, a Kafka-protocol broker, the gateway services (via
+// internal/app, as `actiongate serve` runs them) and the Envoy stand-in fed
+// by our own xDS server. The quickstart and the e2e harness both use it, so
+// the demo a newcomer runs is the system the tests check.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/actiongate/actiongate/envoy/standin"
+	"github.com/actiongate/actiongate/internal/app"
+	"github.com/actiongate/actiongate/internal/devenv"
+)
+
+// Options select addresses and parts. Zero addresses mean 127.0.0.1 on a
+// free port.
+type Options struct {
+	RegistryDir   string
+	DataPlanePort int // the stand-in's MCP listener on 127.0.0.1
+	XDSAddr       string
+	ExtAuthzAddr  string
+	ExtProcAddr   string
+	AdminAddr     string
+	KafkaPort     int
+	// RegistryPoll is how often the registry directory is checked.
+	RegistryPoll time.Duration
+
+	// ChunkSplitter re-cuts streamed bodies in the stand-in (tests).
+	ChunkSplitter func([]byte) [][]byte
+
+	Logger   *slog.Logger
+	Progress io.Writer // human progress lines for slow steps; nil discards
+}
+
+// Stack is a running deployment.
+type Stack struct {
+	App     *app.App
+	Proxy   *standin.Proxy
+	SpiceDB *devenv.SpiceDB
+	Kafka   *devenv.Kafka
+
+	// DataPlane is the stand-in's MCP listener, 127.0.0.1:<port>.
+	DataPlane string
+
+	stops []func()
+}
+
+// Start brings everything up and returns when a request through the data
+// plane can be routed. On error, whatever started is stopped.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	s := &Stack{}
+	if err := s.start(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) start(ctx context.Context, o Options) error {
+	if err := s.startDeps(ctx, o); err != nil {
+		return err
+	}
+	port := o.DataPlanePort
+	if port == 0 {
+		p, err := devenv.FreePort()
+		if err != nil {
+			return err
+		}
+		port = p
+	}
+	cfg := app.Default()
+	cfg.Registry.Dir = o.RegistryDir
+	if o.RegistryPoll > 0 {
+		cfg.Registry.PollInterval = o.RegistryPoll
+	}
+	cfg.XDS.Listen = orLoopback(o.XDSAddr)
+	cfg.ExtAuthz.Listen = orLoopback(o.ExtAuthzAddr)
+	cfg.ExtProc.Listen = orLoopback(o.ExtProcAddr)
+	cfg.Admin.Listen = orLoopback(o.AdminAddr)
+	cfg.XDS.DataPlane.ListenPort = uint32(port)
+	fmt.Fprintln(o.Progress, "starting ActionGate services (xds, extauthz, extproc, admin)")
+	a, err := app.Start(ctx, cfg, o.Logger.With("part", "actiongate"))
+	if err != nil {
+		return err
+	}
+	s.App = a
+	s.stops = append(s.stops, a.Close)
+	return s.startProxy(ctx, o, cfg.XDS.NodeID, port)
+}
+
+func (s *Stack) startDeps(ctx context.Context, o Options) error {
+	bin, err := devenv.EnsureSpiceDB(ctx, o.Progress)
+	if err != nil {
+		return fmt.Errorf("SpiceDB: %w", err)
+	}
+	fmt.Fprintln(o.Progress, "starting SpiceDB (in-memory datastore)")
+	sdb, err := devenv.StartSpiceDB(ctx, devenv.SpiceDBOptions{Binary: bin})
+	if err != nil {
+		return fmt.Errorf("SpiceDB: %w", err)
+	}
+	s.SpiceDB = sdb
+	s.stops = append(s.stops, sdb.Stop)
+	fmt.Fprintln(o.Progress, "starting the Kafka-protocol broker (kfake)")
+	k, err := devenv.StartKafka(ctx, devenv.KafkaOptions{Port: o.KafkaPort})
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	s.Kafka = k
+	s.stops = append(s.stops, k.Stop)
+	return nil
+}
+
+func (s *Stack) startProxy(ctx context.Context, o Options, nodeID string, port int) error {
+	fmt.Fprintln(o.Progress, "starting the Envoy stand-in (test/quickstart data plane, not a production proxy)")
+	p := standin.New(standin.Options{
+		XDSAddress: s.App.Addr(app.ServiceXDS), NodeID: nodeID, NodeCluster: "actiongate",
+		Logger: o.Logger.With("part", "standin"), ChunkSplitter: o.ChunkSplitter,
+	})
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(pctx) }()
+	s.stops = append(s.stops, func() { cancel(); <-done })
+	s.Proxy = p
+	select {
+	case <-p.Ready():
+	case err := <-done:
+		return fmt.Errorf("stand-in stopped: %w", err)
+	case <-time.After(30 * time.Second):
+		return errors.New("stand-in: no listener within 30s (check the xDS server logs)")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.DataPlane = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return devenv.WaitTCP(ctx, s.DataPlane)
+}
+
+// MCPURL is the gateway URL of a registered server's MCP endpoint.
+func (s *Stack) MCPURL(server string) string {
+	return "http://" + s.DataPlane + "/mcp/" + server
+}
+
+// Close stops everything, last started first.
+func (s *Stack) Close() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	s.stops = nil
+}
+
+func orLoopback(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
+}
