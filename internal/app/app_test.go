@@ -1,0 +1,111 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+		check   func(*testing.T, Config)
+	}{
+		{"defaults kept for unset fields", "services: [extproc]\n", "", func(t *testing.T, c Config) {
+			if !c.Runs(ServiceExtProc) || c.Runs(ServiceXDS) || c.ExtProc.Listen != "127.0.0.1:18002" {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\n", "", func(t *testing.T, c Config) {
+			if c.Registry.PollInterval.Milliseconds() != 500 {
+				t.Errorf("poll interval %v", c.Registry.PollInterval)
+			}
+		}},
+		{"unknown field", "registry: {dirr: r}\n", "field dirr not found", nil},
+		{"unknown service", "services: [xds, firewall]\n", `unknown service "firewall"`, nil},
+		{"no registry for extauthz", "services: [extauthz]\nregistry: {dir: \"\"}\n", "registry.dir", nil},
+		{"bad log format", "log: {format: xml}\n", "log.format", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "actiongate.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, cfg)
+		})
+	}
+}
+
+// TestStart_AllServices starts every service on free ports from the example
+// registry and checks what an operator's probes see.
+func TestStart_AllServices(t *testing.T) {
+	cfg := Default()
+	cfg.Registry.Dir = filepath.Join("..", "..", "examples", "registry")
+	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, svc := range []string{ServiceXDS, ServiceExtAuthz, ServiceExtProc} {
+		conn, err := grpc.NewClient(a.Addr(svc), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+		_ = conn.Close()
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("%s health: %v %v", svc, resp, err)
+		}
+	}
+	for path, want := range map[string]string{
+		"/readyz":   "ready",
+		"/metrics":  "actiongate_registry_reloads_total",
+		"/registry": `"id": "ehr"`,
+	} {
+		resp, err := http.Get("http://" + a.Addr(ServiceAdmin) + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: %d, body does not contain %q", path, resp.StatusCode, want)
+		}
+	}
+	if a.XDS.Current() == nil || len(a.XDS.Current().Clusters) != 5 {
+		t.Errorf("xds did not publish the example registry's 3 upstreams + 2 side services")
+	}
+}
+
+func TestStart_InvalidRegistryFails(t *testing.T) {
+	cfg := Default()
+	cfg.Registry.Dir = t.TempDir() // no documents
+	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if _, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("starting with an empty registry must fail, not serve an empty gateway")
+	}
+}
