@@ -17,6 +17,7 @@ import (
 	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/registry"
 )
 
 // connect opens an MCP session through the gateway with the official SDK
@@ -178,19 +179,13 @@ func TestRegistryEditTakesEffect(t *testing.T) {
       annotations: {readOnlyHint: true}
       inputSchema: {type: object}
 `
-	path := filepath.Join(env.registryDir, "servers", "everything.yaml")
-	if err := os.WriteFile(path, []byte(everythingRegistry(env.everything.URL, extra)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for env.stack.App.Watcher.Current().Version == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("registry change not picked up within 20s (last error: %v)", env.stack.App.Watcher.LastError())
-		}
-		if err := env.stack.App.Watcher.Reload(); err != nil {
-			t.Fatalf("the edited registry is invalid: %v", err)
-		}
-	}
+	writeEverything(t, extra)
+	waitForNewRegistry(t, before)
+	t.Cleanup(func() { // leave the shared registry as it was
+		v := env.stack.App.Watcher.Current().Version
+		writeEverything(t, "")
+		waitForNewRegistry(t, v)
+	})
 	res, err := cs.CallTool(context.Background(), &mcpsdk.CallToolParams{Name: "get-tiny-image"})
 	if err != nil || res.IsError {
 		t.Fatalf("after the edit get-tiny-image must be allowed: %v %v", err, res)
@@ -253,4 +248,28 @@ func metric(t *testing.T, series string) float64 {
 		}
 	}
 	return 0
+}
+
+func writeEverything(t *testing.T, extra string) {
+	t.Helper()
+	path := filepath.Join(env.registryDir, "servers", "everything.yaml")
+	if err := os.WriteFile(path, []byte(everythingRegistry(env.everything.URL, extra)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitForNewRegistry polls until the watcher serves a version other than
+// before; the poll interval of the environment is 100 ms.
+func waitForNewRegistry(t *testing.T, before registry.Version) {
+	t.Helper()
+	w := env.stack.App.Watcher
+	deadline := time.Now().Add(20 * time.Second)
+	for w.Current().Version == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("registry change not picked up within 20s (last error: %v)", w.LastError())
+		}
+		if err := w.Reload(); err != nil {
+			t.Fatalf("the edited registry is invalid: %v", err)
+		}
+	}
 }

@@ -245,3 +245,13 @@ func TestBuild_RejectsBadInput(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkBuild(b *testing.B) {
+	reg, o := testRegistry(), testOptions()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Build(reg, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

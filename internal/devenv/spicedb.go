@@ -178,6 +178,9 @@ func startSpiceDBOn(ctx context.Context, opts SpiceDBOptions, addr string) (*Spi
 	return s, nil
 }
 
+// Ping makes one authenticated call to the running server.
+func (s *SpiceDB) Ping(ctx context.Context) error { return s.probe(ctx) }
+
 // probe makes one authenticated call. NotFound (no schema written yet) is
 // the answer of a ready, empty server; Unauthenticated means the key was not
 // taken, which waiting cannot fix.

@@ -117,3 +117,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParse_ToolCall(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"place_trade","arguments":{"symbol":"ACME","side":"buy","quantity":100,"account":"ACC-1"},"_meta":{"progressToken":"t1"}}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Parse(body, 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
