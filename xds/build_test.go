@@ -16,6 +16,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -191,6 +192,15 @@ func TestBuild_Upstreams(t *testing.T) {
 			t.Errorf("cluster %s: type %v tls %v h2 %v; want %v %v %v", tc.cluster, c.GetType(),
 				c.GetTransportSocket() != nil, len(c.GetTypedExtensionProtocolOptions()) > 0, tc.typ, tc.tls, tc.h2)
 		}
+	}
+	tc := &tlsv3.UpstreamTlsContext{}
+	if err := byName["mcp_mail"].GetTransportSocket().GetTypedConfig().UnmarshalTo(tc); err != nil {
+		t.Fatal(err)
+	}
+	vc := tc.GetCommonTlsContext().GetValidationContext()
+	if vc.GetTrustedCa().GetFilename() != DefaultUpstreamCAFile || len(vc.GetMatchTypedSubjectAltNames()) != 1 ||
+		vc.GetMatchTypedSubjectAltNames()[0].GetMatcher().GetExact() != "mail.example.com" {
+		t.Errorf("https upstream must be verified against the CA bundle and its DNS name: %v", vc)
 	}
 	rc := res.Routes[0].(*routev3.RouteConfiguration)
 	mail := rc.GetVirtualHosts()[0].GetRoutes()[1]

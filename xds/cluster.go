@@ -11,6 +11,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -53,7 +54,7 @@ func upstreams(reg *registry.Registry) ([]upstream, error) {
 
 // upstreamCluster is an MCP server's cluster: HTTP/1.1 (what MCP servers
 // speak), STATIC for an IP literal and STRICT_DNS for a name.
-func upstreamCluster(u upstream) *clusterv3.Cluster {
+func upstreamCluster(u upstream, caFile string) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:           u.cluster,
 		ConnectTimeout: durationpb.New(2 * time.Second),
@@ -68,10 +69,27 @@ func upstreamCluster(u upstream) *clusterv3.Cluster {
 	if u.tls {
 		c.TransportSocket = &corev3.TransportSocket{
 			Name:       tlsSocketName,
-			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{Sni: u.host})},
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(upstreamTLS(u.host, caFile))},
 		}
 	}
 	return c
+}
+
+// upstreamTLS verifies the upstream's certificate against caFile and its
+// DNS name. Without a validation context Envoy accepts any certificate.
+func upstreamTLS(host, caFile string) *tlsv3.UpstreamTlsContext {
+	return &tlsv3.UpstreamTlsContext{
+		Sni: host,
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: caFile}},
+				MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
+					SanType: tlsv3.SubjectAltNameMatcher_DNS,
+					Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: host}},
+				}},
+			}},
+		},
+	}
 }
 
 // grpcCluster is one of our own side services: gRPC needs HTTP/2, set the

@@ -66,7 +66,13 @@ type Options struct {
 	// StreamIdleTimeout closes streams with no activity; long enough for
 	// quiet SSE streams.
 	StreamIdleTimeout time.Duration
+	// UpstreamCAFile is the CA bundle (on the Envoy host) that https
+	// upstreams' certificates are verified against.
+	UpstreamCAFile string
 }
+
+// DefaultUpstreamCAFile is Debian's and Envoy's images' system bundle.
+const DefaultUpstreamCAFile = "/etc/ssl/certs/ca-certificates.crt"
 
 // withDefaults fills zero fields; it never overrides a set one.
 func (o Options) withDefaults() Options {
@@ -87,6 +93,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ExtProcMessageTimeout == 0 {
 		o.ExtProcMessageTimeout = time.Second
+	}
+	if o.UpstreamCAFile == "" {
+		o.UpstreamCAFile = DefaultUpstreamCAFile
 	}
 	if o.StreamIdleTimeout == 0 {
 		o.StreamIdleTimeout = time.Hour

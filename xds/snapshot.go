@@ -43,7 +43,7 @@ func Build(reg *registry.Registry, o Options) (*Resources, error) {
 		Routes:    []types.Resource{routeConfig(reg, ups, o)},
 	}
 	for _, u := range ups {
-		res.Clusters = append(res.Clusters, upstreamCluster(u))
+		res.Clusters = append(res.Clusters, upstreamCluster(u, o.UpstreamCAFile))
 	}
 	if err := Validate(res); err != nil {
 		return nil, err

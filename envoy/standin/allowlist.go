@@ -68,7 +68,12 @@ var implementedFields = fieldSet(
 	"envoy.extensions.upstreams.http.v3.HttpProtocolOptions.ExplicitHttpConfig",
 	"http_protocol_options", "http2_protocol_options",
 	"envoy.config.core.v3.TransportSocket", "name", "typed_config",
-	"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "sni",
+	"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", "sni", "common_tls_context",
+	"envoy.extensions.transport_sockets.tls.v3.CommonTlsContext", "validation_context",
+	"envoy.extensions.transport_sockets.tls.v3.CertificateValidationContext", "trusted_ca", "match_typed_subject_alt_names",
+	"envoy.config.core.v3.DataSource", "filename",
+	"envoy.extensions.transport_sockets.tls.v3.SubjectAltNameMatcher", "san_type", "matcher",
+	"envoy.type.matcher.v3.StringMatcher", "exact",
 )
 
 // minorVersionOf gates fields on the Envoy release that introduced them:

@@ -42,13 +42,14 @@ type cluster struct {
 	http2          bool   // explicit_http_config.http2_protocol_options
 	tls            bool   // UpstreamTlsContext transport socket
 	sni            string // UpstreamTlsContext.sni
+	caFile         string // validation_context.trusted_ca.filename
 }
 
 // poolKey identifies what an upstream connection pool depends on; two
 // config versions with the same key share connections.
 func (c *cluster) poolKey() string {
 	return c.name + "|" + c.address() + "|" + c.connectTimeout.String() + "|" +
-		boolStr(c.http2) + boolStr(c.tls) + boolStr(c.v4Only) + "|" + c.sni
+		boolStr(c.http2) + boolStr(c.tls) + boolStr(c.v4Only) + "|" + c.sni + "|" + c.caFile
 }
 
 func boolStr(b bool) string {

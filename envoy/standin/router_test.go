@@ -1,12 +1,14 @@
 package standin
 
 import (
-	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -143,17 +146,21 @@ func TestNormalizeRequestPath(t *testing.T) {
 }
 
 // An https upstream by DNS name: STRICT_DNS + V4_ONLY and an
-// UpstreamTlsContext with an SNI, verified against the given roots.
+// UpstreamTlsContext with an SNI, verified against the trusted_ca file and
+// the DNS SAN, as the generated configuration asks.
 func TestRouter_StrictDNSAndTLSUpstream(t *testing.T) {
 	t.Parallel()
 	tlsUp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "tls:"+r.TLS.ServerName+":"+r.Host)
 	}))
 	t.Cleanup(tlsUp.Close)
-	roots := x509.NewCertPool()
-	roots.AddCert(tlsUp.Certificate())
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsUp.Certificate().Raw})
+	if err := os.WriteFile(caFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(tlsUp.URL, "https://"))
-	h := newHarness(t, func(_ *harness, o *Options) { o.UpstreamRootCAs = roots })
+	h := newHarness(t)
 	h.cfg.clusters = func(cs []*clusterv3.Cluster) []*clusterv3.Cluster {
 		c := staticCluster(mcpCluster, "127.0.0.1:"+port, time.Second)
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
@@ -162,7 +169,7 @@ func TestRouter_StrictDNSAndTLSUpstream(t *testing.T) {
 		c.LoadAssignment.Endpoints[0].LbEndpoints[0].GetEndpoint().GetAddress().GetSocketAddress().PortSpecifier =
 			&corev3.SocketAddress_PortValue{PortValue: uint32(mustAtoi(port))}
 		c.TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls",
-			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{Sni: "example.com"})}}
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(verifiedTLS("example.com", caFile))}}
 		return []*clusterv3.Cluster{cs[0], cs[1], c}
 	}
 	h.cfg.upstreamAddr = "example.com:" + port
@@ -180,4 +187,13 @@ func mustAtoi(s string) int {
 		panic(err)
 	}
 	return n
+}
+
+func verifiedTLS(host, caFile string) *tlsv3.UpstreamTlsContext {
+	return &tlsv3.UpstreamTlsContext{Sni: host, CommonTlsContext: &tlsv3.CommonTlsContext{
+		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: caFile}},
+			MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{SanType: tlsv3.SubjectAltNameMatcher_DNS,
+				Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: host}}}},
+		}}}}
 }

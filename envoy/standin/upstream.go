@@ -3,9 +3,11 @@ package standin
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -50,7 +52,22 @@ func (u *upstreamPool) tlsConfig(c *cluster, alpn ...string) *tls.Config {
 	if name == "" {
 		name = c.host
 	}
-	return &tls.Config{ServerName: name, RootCAs: u.p.opts.UpstreamRootCAs, NextProtos: alpn, MinVersion: tls.VersionTLS12}
+	roots := u.p.opts.UpstreamRootCAs
+	if roots == nil {
+		roots = loadCAFile(c.caFile)
+	}
+	return &tls.Config{ServerName: name, RootCAs: roots, NextProtos: alpn, MinVersion: tls.VersionTLS12}
+}
+
+// loadCAFile reads the cluster's trusted CA bundle. An unreadable or empty
+// bundle yields an empty pool, so every certificate fails verification (as
+// Envoy fails the handshake) rather than falling back to anything.
+func loadCAFile(path string) *x509.CertPool {
+	pool := x509.NewCertPool()
+	if b, err := os.ReadFile(path); err == nil {
+		pool.AppendCertsFromPEM(b)
+	}
+	return pool
 }
 
 func (u *upstreamPool) transport(c *cluster) *http.Transport {

@@ -114,9 +114,33 @@ func parseCluster(c *clusterv3.Cluster) (*cluster, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s.transport_socket: type %s is not implemented", path, ts.GetTypedConfig().GetTypeUrl())
 		}
-		out.tls, out.sni = true, tc.GetSni()
+		if err := parseUpstreamTLS(tc, out, path+".transport_socket"); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
+}
+
+// parseUpstreamTLS accepts only a context that verifies the upstream: a CA
+// file and DNS SAN matchers equal to the SNI, which is what Go's
+// ServerName verification checks. Envoy without a validation context would
+// accept any certificate; the stand-in refuses to model that.
+func parseUpstreamTLS(tc *tlsv3.UpstreamTlsContext, out *cluster, path string) error {
+	vc := tc.GetCommonTlsContext().GetValidationContext()
+	if vc == nil || vc.GetTrustedCa().GetFilename() == "" {
+		return fmt.Errorf("%s: an upstream TLS context without validation_context.trusted_ca.filename is not implemented (Envoy would not verify the certificate)", path)
+	}
+	out.tls, out.sni, out.caFile = true, tc.GetSni(), vc.GetTrustedCa().GetFilename()
+	name := out.sni
+	if name == "" {
+		name = out.host
+	}
+	for i, m := range vc.GetMatchTypedSubjectAltNames() {
+		if m.GetSanType() != tlsv3.SubjectAltNameMatcher_DNS || m.GetMatcher().GetExact() != name {
+			return fmt.Errorf("%s.match_typed_subject_alt_names[%d]: only a DNS exact match of the SNI (%q) is implemented", path, i, name)
+		}
+	}
+	return nil
 }
 
 func parseEndpoint(c *clusterv3.Cluster, out *cluster, path string) error {

@@ -13,6 +13,7 @@ import (
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -100,6 +101,13 @@ func nackCases() []nackCase {
 				return cs
 			}
 		}, "type EDS is not implemented"},
+		{"upstream TLS without verification", typeCDS, func(c *testConfig) {
+			c.clusters = func(cs []*clusterv3.Cluster) []*clusterv3.Cluster {
+				cs[2].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls",
+					ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{Sni: "example.com"})}}
+				return cs
+			}
+		}, "Envoy would not verify the certificate"},
 	}
 }
 
