@@ -273,3 +273,23 @@ func waitForNewRegistry(t *testing.T, before registry.Version) {
 		}
 	}
 }
+
+// TestProtectedResourceMetadata: RFC 9728 metadata is reachable through the
+// data plane without a token, for registered servers only.
+func TestProtectedResourceMetadata(t *testing.T) {
+	base := "http://" + env.stack.DataPlane + "/.well-known/oauth-protected-resource/mcp/"
+	resp, err := http.Get(base + "ehr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readBody(t, resp)
+	var doc struct {
+		Resource string `json:"resource"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(b, &doc) != nil || doc.Resource != env.stack.MCPURL("ehr") {
+		t.Fatalf("metadata for ehr: %d %s; want resource %s", resp.StatusCode, b, env.stack.MCPURL("ehr"))
+	}
+	if resp, err := http.Get(base + "shadow"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("metadata for an unregistered server: %v %v, want 404", resp, err)
+	}
+}

@@ -40,7 +40,7 @@ func testRegistry() *registry.Registry {
 }
 
 func testOptions() Options {
-	return Options{ExtAuthzAddress: "127.0.0.1:18001", ExtProcAddress: "127.0.0.1:18002"}
+	return Options{ExtAuthzAddress: "127.0.0.1:18001", ExtProcAddress: "127.0.0.1:18002", MetaAddress: "127.0.0.1:18003"}
 }
 
 func mustBuild(t *testing.T, reg *registry.Registry, o Options) *Resources {
@@ -153,7 +153,13 @@ func TestBuild_SecuritySettings(t *testing.T) {
 		t.Error("ext_proc must receive ext_authz's dynamic metadata")
 	}
 	rc := res.Routes[0].(*routev3.RouteConfiguration)
-	for _, rt := range rc.GetVirtualHosts()[0].GetRoutes() {
+	routes := rc.GetVirtualHosts()[0].GetRoutes()
+	meta := routes[0]
+	if meta.GetMatch().GetPrefix() != wellKnownPrefix || meta.GetRoute().GetCluster() != MetaCluster ||
+		len(meta.GetTypedPerFilterConfig()) != 2 {
+		t.Errorf("first route must send RFC 9728 metadata to %s with ext_authz and ext_proc off: %v", MetaCluster, meta)
+	}
+	for _, rt := range routes[1:] {
 		if d := rt.GetRoute().GetTimeout(); d == nil || d.AsDuration() != 0 {
 			t.Errorf("route %s timeout = %v, want explicit 0s", rt.GetName(), d)
 		}
@@ -180,6 +186,7 @@ func TestBuild_Upstreams(t *testing.T) {
 		{"mcp_trading", clusterv3.Cluster_STATIC, false, false},
 		{ExtAuthzCluster, clusterv3.Cluster_STATIC, false, true},
 		{ExtProcCluster, clusterv3.Cluster_STATIC, false, true},
+		{MetaCluster, clusterv3.Cluster_STATIC, false, false},
 	}
 	for _, tc := range tests {
 		c := byName[tc.cluster]
@@ -203,7 +210,7 @@ func TestBuild_Upstreams(t *testing.T) {
 		t.Errorf("https upstream must be verified against the CA bundle and its DNS name: %v", vc)
 	}
 	rc := res.Routes[0].(*routev3.RouteConfiguration)
-	mail := rc.GetVirtualHosts()[0].GetRoutes()[1]
+	mail := rc.GetVirtualHosts()[0].GetRoutes()[2]
 	if mail.GetRoute().GetPrefixRewrite() != "/v1/mcp" || mail.GetRoute().GetHostRewriteLiteral() != "mail.example.com:443" {
 		t.Errorf("mail route rewrite = %q host %q", mail.GetRoute().GetPrefixRewrite(), mail.GetRoute().GetHostRewriteLiteral())
 	}

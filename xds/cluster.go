@@ -131,3 +131,15 @@ func loadAssignment(cluster, host string, port uint32) *endpointv3.ClusterLoadAs
 		}},
 	}
 }
+
+// metaCluster is our metadata HTTP service (HTTP/1.1, like the upstreams).
+func metaCluster(addr string) *clusterv3.Cluster {
+	host, portStr, _ := net.SplitHostPort(addr) // checked by Options.validate
+	port, _ := strconv.ParseUint(portStr, 10, 16)
+	return &clusterv3.Cluster{
+		Name:                 MetaCluster,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(time.Second),
+		LoadAssignment:       loadAssignment(MetaCluster, host, uint32(port)),
+	}
+}

@@ -16,11 +16,14 @@ import (
 // Names of generated resources. Operators see these in Envoy's admin
 // endpoints and stats; they are part of the interface.
 const (
-	ListenerName     = "actiongate_mcp"
-	RouteConfigName  = "actiongate_routes"
-	VirtualHostName  = "actiongate"
-	ExtAuthzCluster  = "actiongate_extauthz"
-	ExtProcCluster   = "actiongate_extproc"
+	ListenerName    = "actiongate_mcp"
+	RouteConfigName = "actiongate_routes"
+	VirtualHostName = "actiongate"
+	ExtAuthzCluster = "actiongate_extauthz"
+	ExtProcCluster  = "actiongate_extproc"
+	MetaCluster     = "actiongate_meta"
+	// wellKnownPrefix is RFC 9728's path for protected-resource metadata.
+	wellKnownPrefix  = "/.well-known/oauth-protected-resource/"
 	upstreamPrefix   = "mcp_"
 	routePathPrefix  = "/mcp/"
 	statPrefix       = "actiongate"
@@ -55,6 +58,9 @@ type Options struct {
 	// as the data plane reaches them (IP literals: STATIC clusters).
 	ExtAuthzAddress string
 	ExtProcAddress  string
+	// MetaAddress is host:port of our HTTP service for RFC 9728
+	// protected-resource metadata; empty publishes no metadata route.
+	MetaAddress string
 
 	// MaxRequestBytes bounds request bodies buffered for ext_authz and the
 	// connection buffer; larger requests get Envoy's 413.
@@ -111,6 +117,11 @@ func (o Options) validate() error {
 		}
 		if net.ParseIP(host) == nil || port == "" || port == "0" {
 			return fmt.Errorf("xds: %s address %q must be an IP literal and a non-zero port", name, addr)
+		}
+	}
+	if o.MetaAddress != "" {
+		if host, port, err := net.SplitHostPort(o.MetaAddress); err != nil || net.ParseIP(host) == nil || port == "0" {
+			return fmt.Errorf("xds: metadata address %q must be an IP literal and a non-zero port", o.MetaAddress)
 		}
 	}
 	if net.ParseIP(o.ListenAddress) == nil {

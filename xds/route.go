@@ -3,6 +3,7 @@ package xds
 import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -13,7 +14,10 @@ import (
 // request for any other path matches no route and Envoy answers 404, so an
 // unregistered ("shadow") server is unreachable through the gateway.
 func routeConfig(reg *registry.Registry, ups []upstream, o Options) *routev3.RouteConfiguration {
-	routes := make([]*routev3.Route, 0, len(ups))
+	routes := make([]*routev3.Route, 0, len(ups)+1)
+	if o.MetaAddress != "" {
+		routes = append(routes, metadataRoute())
+	}
 	for _, u := range ups {
 		routes = append(routes, serverRoute(u, reg.Version.String(), o))
 	}
@@ -52,6 +56,23 @@ func serverRoute(u upstream, registryVersion string, o Options) *routev3.Route {
 					},
 				}},
 			}),
+		},
+	}
+}
+
+// metadataRoute sends RFC 9728 metadata requests to our metadata service.
+// They must be readable without a token (that is how a client learns where
+// to get one), so ext_authz and ext_proc are off for this route only.
+func metadataRoute() *routev3.Route {
+	return &routev3.Route{
+		Name:  MetaCluster,
+		Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: wellKnownPrefix}},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: MetaCluster},
+		}},
+		TypedPerFilterConfig: map[string]*anypb.Any{
+			extAuthzFilter: mustAny(&extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_Disabled{Disabled: true}}),
+			extProcFilter:  mustAny(&extprocv3.ExtProcPerRoute{Override: &extprocv3.ExtProcPerRoute_Disabled{Disabled: true}}),
 		},
 	}
 }

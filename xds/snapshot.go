@@ -42,6 +42,9 @@ func Build(reg *registry.Registry, o Options) (*Resources, error) {
 		Listeners: []types.Resource{listener(o)},
 		Routes:    []types.Resource{routeConfig(reg, ups, o)},
 	}
+	if o.MetaAddress != "" {
+		res.Clusters = append(res.Clusters, metaCluster(o.MetaAddress))
+	}
 	for _, u := range ups {
 		res.Clusters = append(res.Clusters, upstreamCluster(u, o.UpstreamCAFile))
 	}

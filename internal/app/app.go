@@ -35,7 +35,7 @@ type App struct {
 	addrs   map[string]string
 	grpcs   []*grpc.Server
 	healths []*health.Server
-	admin   *http.Server
+	https   []*http.Server
 	wg      sync.WaitGroup
 	errs    chan error
 	cancel  context.CancelFunc
@@ -61,7 +61,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 func (a *App) start(ctx context.Context) error {
 	cfg := a.cfg
-	if cfg.Runs(ServiceXDS) || cfg.Runs(ServiceExtAuthz) {
+	if cfg.Runs(ServiceXDS) || cfg.Runs(ServiceExtAuthz) || cfg.Runs(ServiceMeta) {
 		w, err := registry.NewWatcher(cfg.Registry.Dir, registry.WatchOptions{
 			Interval: cfg.Registry.PollInterval, Logger: a.log, Registerer: a.metrics})
 		if err != nil {
@@ -83,6 +83,12 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 	}
+	if cfg.Runs(ServiceMeta) {
+		h := extauthz.MetadataHandler(a.Watcher.Current, a.metadataOptions())
+		if err := a.serveHTTP(ServiceMeta, cfg.Meta.Listen, h); err != nil {
+			return err
+		}
+	}
 	if cfg.Runs(ServiceXDS) {
 		if err := a.startXDS(ctx); err != nil {
 			return err
@@ -100,6 +106,7 @@ func (a *App) startXDS(ctx context.Context) error {
 		NodeID: a.cfg.XDS.NodeID, ListenAddress: dp.ListenAddress, ListenPort: dp.ListenPort,
 		ExtAuthzAddress: firstNonEmpty(dp.ExtAuthzAddress, a.addrs[ServiceExtAuthz], a.cfg.ExtAuthz.Listen),
 		ExtProcAddress:  firstNonEmpty(dp.ExtProcAddress, a.addrs[ServiceExtProc], a.cfg.ExtProc.Listen),
+		MetaAddress:     firstNonEmpty(dp.MetaAddress, a.addrs[ServiceMeta], a.metaIfRun()),
 		MaxRequestBytes: uint32(a.cfg.MaxRequestBytes),
 	}
 	a.XDS = xds.NewServer(ctx, xds.ServerOptions{Build: opts, Logger: a.log.With("component", "xds"), Metrics: a.metrics})
@@ -130,21 +137,37 @@ func (a *App) serveGRPC(name, addr string, register func(*grpc.Server)) error {
 	return nil
 }
 
-func (a *App) startAdmin() error {
-	lis, err := net.Listen("tcp", a.cfg.Admin.Listen)
+func (a *App) startAdmin() error { return a.serveHTTP(ServiceAdmin, a.cfg.Admin.Listen, a.adminMux()) }
+
+func (a *App) serveHTTP(name, addr string, h http.Handler) error {
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("admin: listen %s: %w", a.cfg.Admin.Listen, err)
+		return fmt.Errorf("%s: listen %s: %w", name, addr, err)
 	}
-	a.admin = &http.Server{Handler: a.adminMux(), ReadHeaderTimeout: 5 * time.Second}
-	a.addrs[ServiceAdmin] = lis.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	a.https = append(a.https, srv)
+	a.addrs[name] = lis.Addr().String()
 	a.goRun(func() error {
-		if err := a.admin.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
-	a.log.Info("serving", "service", ServiceAdmin, "address", lis.Addr().String())
+	a.log.Info("serving", "service", name, "address", lis.Addr().String())
 	return nil
+}
+
+// metaIfRun: xds publishes the metadata route only when some process
+// serves it; with the meta service elsewhere, set dataPlane.metaAddress.
+func (a *App) metaIfRun() string {
+	if a.cfg.Runs(ServiceMeta) {
+		return a.cfg.Meta.Listen
+	}
+	return ""
+}
+
+func (a *App) metadataOptions() extauthz.MetadataOptions {
+	return extauthz.MetadataOptions{PublicURL: a.cfg.Identity.PublicURL, AuthorizationServers: a.cfg.Identity.Issuers}
 }
 
 func (a *App) adminMux() *http.ServeMux {
@@ -197,9 +220,9 @@ func (a *App) Close() {
 		h.Shutdown()
 	}
 	a.cancel()
-	if a.admin != nil {
+	for _, srv := range a.https {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = a.admin.Shutdown(ctx)
+		_ = srv.Shutdown(ctx)
 		cancel()
 	}
 	for _, g := range a.grpcs {

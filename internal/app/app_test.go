@@ -65,6 +65,7 @@ func TestStart_AllServices(t *testing.T) {
 	cfg := Default()
 	cfg.Registry.Dir = filepath.Join("..", "..", "examples", "registry")
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Meta.Listen = "127.0.0.1:0"
 	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +97,17 @@ func TestStart_AllServices(t *testing.T) {
 			t.Errorf("GET %s: %d, body does not contain %q", path, resp.StatusCode, want)
 		}
 	}
-	if a.XDS.Current() == nil || len(a.XDS.Current().Clusters) != 5 {
-		t.Errorf("xds did not publish the example registry's 3 upstreams + 2 side services")
+	if a.XDS.Current() == nil || len(a.XDS.Current().Clusters) != 6 {
+		t.Errorf("xds did not publish the example registry's 3 upstreams + ext_authz, ext_proc and metadata")
+	}
+	resp, err := http.Get("http://" + a.Addr(ServiceMeta) + "/.well-known/oauth-protected-resource/mcp/ehr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"resource":"http://127.0.0.1:10000/mcp/ehr"`) {
+		t.Errorf("protected-resource metadata: %d %s", resp.StatusCode, b)
 	}
 }
 
@@ -105,6 +115,7 @@ func TestStart_InvalidRegistryFails(t *testing.T) {
 	cfg := Default()
 	cfg.Registry.Dir = t.TempDir() // no documents
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Meta.Listen = "127.0.0.1:0"
 	if _, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("starting with an empty registry must fail, not serve an empty gateway")
 	}

@@ -21,10 +21,13 @@ const (
 	ServiceExtAuthz = "extauthz"
 	ServiceExtProc  = "extproc"
 	ServiceAdmin    = "admin"
+	// ServiceMeta serves RFC 9728 protected-resource metadata to agents
+	// (through Envoy, without a token).
+	ServiceMeta = "meta"
 )
 
 // AllServices is the default: one process runs everything.
-var AllServices = []string{ServiceXDS, ServiceExtAuthz, ServiceExtProc, ServiceAdmin}
+var AllServices = []string{ServiceXDS, ServiceExtAuthz, ServiceExtProc, ServiceMeta, ServiceAdmin}
 
 // Config is the YAML file `actiongate serve --config` reads. Unknown
 // fields are errors: a typo must not silently fall back to a default.
@@ -35,6 +38,8 @@ type Config struct {
 	ExtAuthz ListenConfig   `yaml:"extauthz"`
 	ExtProc  ListenConfig   `yaml:"extproc"`
 	Admin    ListenConfig   `yaml:"admin"`
+	Meta     ListenConfig   `yaml:"meta"`
+	Identity IdentityConfig `yaml:"identity"`
 	Log      LogConfig      `yaml:"log"`
 	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
 	// ext_authz parsing, ext_proc).
@@ -63,6 +68,23 @@ type DataPlaneConfig struct {
 	ListenPort      uint32 `yaml:"listenPort"`
 	ExtAuthzAddress string `yaml:"extAuthzAddress"`
 	ExtProcAddress  string `yaml:"extProcAddress"`
+	MetaAddress     string `yaml:"metaAddress"`
+}
+
+// IdentityConfig is how agents' tokens are verified and how the gateway
+// presents itself to them.
+type IdentityConfig struct {
+	// PublicURL is the gateway as agents reach it; RFC 9728 resources and
+	// WWW-Authenticate point there.
+	PublicURL string `yaml:"publicURL"`
+	// Issuers are the OpenID Providers whose tokens are accepted.
+	Issuers []string `yaml:"issuers"`
+	// Audiences: a token must name one of them in aud (no passthrough of
+	// tokens meant for someone else).
+	Audiences   []string `yaml:"audiences"`
+	TenantClaim string   `yaml:"tenantClaim"`
+	TaskClaim   string   `yaml:"taskClaim"`
+	GroupsClaim string   `yaml:"groupsClaim"`
 }
 
 // ListenConfig is a service's listen address (host:port; port 0 picks one).
@@ -84,9 +106,12 @@ func Default() Config {
 		Registry: RegistryConfig{Dir: "examples/registry", PollInterval: 2 * time.Second},
 		XDS: XDSConfig{Listen: "127.0.0.1:18000", NodeID: "actiongate-gateway",
 			DataPlane: DataPlaneConfig{ListenAddress: "127.0.0.1", ListenPort: 10000}},
-		ExtAuthz:        ListenConfig{Listen: "127.0.0.1:18001"},
-		ExtProc:         ListenConfig{Listen: "127.0.0.1:18002"},
-		Admin:           ListenConfig{Listen: "127.0.0.1:9901"},
+		ExtAuthz: ListenConfig{Listen: "127.0.0.1:18001"},
+		ExtProc:  ListenConfig{Listen: "127.0.0.1:18002"},
+		Admin:    ListenConfig{Listen: "127.0.0.1:9901"},
+		Meta:     ListenConfig{Listen: "127.0.0.1:18003"},
+		Identity: IdentityConfig{PublicURL: "http://127.0.0.1:10000", Issuers: []string{"http://127.0.0.1:9400"},
+			Audiences: []string{"actiongate"}, TenantClaim: "tenant", TaskClaim: "task", GroupsClaim: "groups"},
 		Log:             LogConfig{Level: "info", Format: "text"},
 		MaxRequestBytes: 1 << 20,
 	}

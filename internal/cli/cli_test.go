@@ -66,6 +66,7 @@ func TestServe_RunsUntilCancelled(t *testing.T) {
 	go func() {
 		done <- Serve(ctx, []string{"--registry", "../../examples/registry", "--xds-listen", "127.0.0.1:0",
 			"--extauthz-listen", "127.0.0.1:0", "--extproc-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+			"--meta-listen", "127.0.0.1:0",
 			"--log-level", "info"}, &bytes.Buffer{}, errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)

@@ -50,7 +50,7 @@ func Quickstart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	st, err := stack.Start(ctx, stack.Options{
 		RegistryDir: *regDir, DataPlanePort: *port,
 		XDSAddr: "127.0.0.1:18000", ExtAuthzAddr: "127.0.0.1:18001", ExtProcAddr: "127.0.0.1:18002",
-		AdminAddr: "127.0.0.1:9901", KafkaPort: 19092,
+		AdminAddr: "127.0.0.1:9901", MetaAddr: "127.0.0.1:18003", KafkaPort: 19092,
 		Logger: log, Progress: prefixed(stdout, "  … "),
 	})
 	if err != nil {

@@ -3,6 +3,8 @@
 // Envoy dynamic metadata) share, and that audit and replay persist.
 package decision
 
+import "github.com/actiongate/actiongate/internal/principal"
+
 // Outcome is what the gateway decided.
 type Outcome string
 
@@ -34,6 +36,32 @@ const (
 	ReasonUnknownTool Reason = "unknown_tool"
 	// ReasonInternal: the gateway could not decide; it denies (fail closed).
 	ReasonInternal Reason = "internal_error"
+
+	// ReasonUnauthenticated: no bearer token, or one that failed
+	// verification (signature, issuer, audience, expiry). HTTP 401.
+	ReasonUnauthenticated Reason = "unauthenticated"
+	// ReasonHeaderMismatch: MCP mirror headers (Mcp-Method, Mcp-Name,
+	// MCP-Protocol-Version) disagree with the body. HTTP 400, -32020.
+	ReasonHeaderMismatch Reason = "header_mismatch"
+	// ReasonUnsupportedVersion: an MCP protocol revision we do not parse.
+	ReasonUnsupportedVersion Reason = "unsupported_protocol_version"
+	// ReasonUnknownAgent: the token's agent is not in the registry.
+	ReasonUnknownAgent Reason = "unknown_agent"
+	// ReasonUserNotApproved: the user is not in the agent's approved
+	// population (users or groups).
+	ReasonUserNotApproved Reason = "user_not_approved"
+	// ReasonTenantMismatch: the token's tenant is unknown or not one the
+	// agent may act in.
+	ReasonTenantMismatch Reason = "tenant_mismatch"
+	// ReasonOutOfScope: the agent's declared scope does not include the tool.
+	ReasonOutOfScope Reason = "tool_out_of_agent_scope"
+	// ReasonNotPermitted: SpiceDB says user ∩ agent ∩ tenant may not invoke
+	// the tool.
+	ReasonNotPermitted Reason = "not_permitted"
+	// ReasonPolicyDenied: OPA policy denied the call.
+	ReasonPolicyDenied Reason = "policy_denied"
+	// ReasonApprovalRequired: policy requires a human approval first.
+	ReasonApprovalRequired Reason = "approval_required"
 )
 
 // Decision is the typed result of one Decide call.
@@ -43,9 +71,16 @@ type Decision struct {
 	Reason          Reason  `json:"reason"`
 	Detail          string  `json:"detail,omitempty"` // safe for the client
 	RegistryVersion string  `json:"registryVersion"`
+	PolicyRevision  string  `json:"policyRevision,omitempty"`
 	Server          string  `json:"server,omitempty"`
 	Method          string  `json:"method,omitempty"`
 	Tool            string  `json:"tool,omitempty"`
+
+	Principal principal.Principal `json:"principal"`
+	// PolicyReasons are the policy's own reason strings.
+	PolicyReasons []string `json:"policyReasons,omitempty"`
+	// Obligations the policy attached to an allow (later: limits, redaction).
+	Obligations map[string]any `json:"obligations,omitempty"`
 }
 
 // Allowed reports whether the call may proceed.
@@ -60,6 +95,11 @@ const (
 	MetaTool       = "tool"
 	MetaRequestID  = "jsonrpc_id"
 	MetaRegistry   = "registry_version"
+	MetaPolicy     = "policy_revision"
+	MetaUser       = "user"
+	MetaAgent      = "agent"
+	MetaTenant     = "tenant"
+	MetaTask       = "task"
 )
 
 // HeaderDecisionID is the request header carrying the decision id upstream.

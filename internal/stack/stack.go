@@ -29,6 +29,7 @@ type Options struct {
 	ExtAuthzAddr  string
 	ExtProcAddr   string
 	AdminAddr     string
+	MetaAddr      string
 	KafkaPort     int
 	// RegistryPoll is how often the registry directory is checked.
 	RegistryPoll time.Duration
@@ -91,8 +92,10 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 	cfg.ExtAuthz.Listen = orLoopback(o.ExtAuthzAddr)
 	cfg.ExtProc.Listen = orLoopback(o.ExtProcAddr)
 	cfg.Admin.Listen = orLoopback(o.AdminAddr)
+	cfg.Meta.Listen = orLoopback(o.MetaAddr)
+	cfg.Identity.PublicURL = "http://127.0.0.1:" + strconv.Itoa(port)
 	cfg.XDS.DataPlane.ListenPort = uint32(port)
-	fmt.Fprintln(o.Progress, "starting ActionGate services (xds, extauthz, extproc, admin)")
+	fmt.Fprintln(o.Progress, "starting ActionGate services (xds, extauthz, extproc, meta, admin)")
 	a, err := app.Start(ctx, cfg, o.Logger.With("part", "actiongate"))
 	if err != nil {
 		return err
