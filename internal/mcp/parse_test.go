@@ -43,6 +43,30 @@ func TestParse(t *testing.T) {
 		{"method and result", `{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}`, ProblemMethod, 0, "", "", ""},
 		{"too deep", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":` +
 			strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth) + `}}}`, ProblemTooDeep, 0, "", "", ""},
+
+		// Added with the single-pass scanner.
+		{"escaped tool name decoded", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read\u005fchart"}}`, "", KindRequest, "tools/call", "read_chart", "1"},
+		{"escaped key is the key", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n\u0061me":"a","name":"b"}}`, ProblemDuplicateKey, 0, "", "", ""},
+		{"largest safe id", `{"jsonrpc":"2.0","id":-9007199254740991,"method":"ping"}`, "", KindRequest, "ping", "", "-9007199254740991"},
+		{"id beyond 2^53", `{"jsonrpc":"2.0","id":9007199254740992,"method":"ping"}`, ProblemID, 0, "", "", ""},
+		{"id exponent", `{"jsonrpc":"2.0","id":1e3,"method":"ping"}`, ProblemID, 0, "", "", ""},
+		{"id minus zero", `{"jsonrpc":"2.0","id":-0,"method":"ping"}`, ProblemID, 0, "", "", ""},
+		{"tools/call without id", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_repo"}}`, ProblemID, 0, "", "", ""},
+		{"byte order mark", "\xef\xbb\xbf{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", ProblemBOM, 0, "", "", ""},
+		{"case variant via long s", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","argument\u017f":{}}}`, ProblemCaseVariant, 0, "", "", ""},
+		{"case variant via kelvin sign, raw UTF-8", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"tas\u212a\":{}}}", ProblemCaseVariant, 0, "", "", ""},
+		{"case variant of params", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"},"Params":{"name":"b"}}`, ProblemCaseVariant, 0, "", "", ""},
+		{"case variant of meta version", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolversion":"2026-07-28"}}}`, ProblemCaseVariant, 0, "", "", ""},
+		{"case variant of reserved meta prefix", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"IO.modelcontextprotocol/future":1}}}`, ProblemCaseVariant, 0, "", "", ""},
+		{"meta not an object", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","_meta":[]}}`, ProblemParams, 0, "", "", ""},
+		{"meta version not a string", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":20260728}}}`, ProblemParams, 0, "", "", ""},
+		{"prompts/get", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"summarize","arguments":{"style":"brief"}}}`, "", KindRequest, "prompts/get", "", "1"},
+		{"prompts/get without name", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{}}`, ProblemParams, 0, "", "", ""},
+		{"resources/read without uri", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":""}}`, ProblemParams, 0, "", "", ""},
+		{"initialize without version", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}`, ProblemParams, 0, "", "", ""},
+		{"method not a string", `{"jsonrpc":"2.0","id":1,"method":7}`, ProblemMethod, 0, "", "", ""},
+		{"long duplicate key not echoed", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"` + strings.Repeat("k", 300) + `":1,"` + strings.Repeat("k", 300) + `":2}}`, ProblemDuplicateKey, 0, "", "", ""},
+		{"long method not echoed", `{"jsonrpc":"2.0","method":"` + strings.Repeat("m", 300) + `"}`, ProblemID, 0, "", "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,6 +77,7 @@ func TestParse(t *testing.T) {
 				if !ok || pe.Problem != tc.problem {
 					t.Fatalf("Parse = %v, %v; want problem %s", m, err, tc.problem)
 				}
+				assertClientSafe(t, pe, tc.body)
 				return
 			}
 			if err != nil {
@@ -62,6 +87,61 @@ func TestParse(t *testing.T) {
 				t.Errorf("got kind %d method %q tool %q id %s", m.Kind, m.Method, m.ToolName, m.ID)
 			}
 		})
+	}
+}
+
+// assertClientSafe: a refusal's detail says something and never quotes
+// more than snippetLimit consecutive bytes of what the client sent.
+func assertClientSafe(t *testing.T, pe *ParseError, sent ...string) {
+	t.Helper()
+	if pe.Detail == "" {
+		t.Errorf("problem %s has no detail", pe.Problem)
+	}
+	for _, s := range sent {
+		for i := 0; i+snippetLimit < len(s); i++ {
+			if strings.Contains(pe.Detail, s[i:i+snippetLimit+1]) {
+				t.Fatalf("detail echoes more than %d bytes of the request: %s", snippetLimit, pe.Detail)
+			}
+		}
+	}
+}
+
+func TestParse_Targets(t *testing.T) {
+	t.Parallel()
+	m, err := Parse([]byte(`{"jsonrpc":"2.0","id":"r1","method":"tools/call","params":{"name":"place_trade",`+
+		`"arguments":{"qty":1},"_meta":{"progressToken":"t","io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Arguments) != `{"qty":1}` || string(m.Meta) != `{"progressToken":"t","io.modelcontextprotocol/protocolVersion":"2026-07-28"}` ||
+		m.ProtocolVersion != "2026-07-28" || m.Revision != RevisionUnknown || m.Target() != "place_trade" {
+		t.Errorf("tools/call: %+v", m)
+	}
+	m, err = Parse([]byte(`{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"file:///a"}}`), 0)
+	if err != nil || m.URI != "file:///a" || m.Target() != "file:///a" {
+		t.Errorf("resources/subscribe: %+v, %v", m, err)
+	}
+	m, err = Parse([]byte(`{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}`), 0)
+	if err != nil || m.ProtocolVersion != "2025-06-18" {
+		t.Errorf("initialize: %+v, %v", m, err)
+	}
+}
+
+// TestParse_CopiesBody: the message must not change when the caller reuses
+// its buffer, and appending to one raw field must not write into another.
+func TestParse_CopiesBody(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a","arguments":{"x":1}}}`)
+	m, err := Parse(body, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range body {
+		body[i] = ' '
+	}
+	_ = append(m.ID, "garbage"...)
+	if string(m.ID) != "7" || string(m.Arguments) != `{"x":1}` || !strings.HasPrefix(string(m.Params), `{"name":"a"`) {
+		t.Errorf("message changed with the caller's buffer: id %s params %s", m.ID, m.Params)
 	}
 }
 
@@ -119,7 +199,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func BenchmarkParse_ToolCall(b *testing.B) {
-	body := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"place_trade","arguments":{"symbol":"ACME","side":"buy","quantity":100,"account":"ACC-1"},"_meta":{"progressToken":"t1"}}}`)
+	body := []byte(benchToolCall)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

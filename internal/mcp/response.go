@@ -13,6 +13,11 @@ const (
 	CodeInvalidParams  = -32602
 	CodeInternalError  = -32603
 
+	// MCP 2026-07-28: mirror headers disagree with the body, and a
+	// protocol revision the receiver does not support.
+	CodeHeaderMismatch             = -32020
+	CodeUnsupportedProtocolVersion = -32022
+
 	// CodePolicyDenied: the gateway refused the call (registry, authorization
 	// or policy). error.data carries the reason code and decision id.
 	CodePolicyDenied = -31001
