@@ -19,6 +19,7 @@ import (
 	"github.com/actiongate/actiongate/envoy/standin"
 	"github.com/actiongate/actiongate/internal/demo"
 	"github.com/actiongate/actiongate/internal/devenv"
+	"github.com/actiongate/actiongate/internal/devidp"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/internal/stack"
 )
@@ -31,6 +32,7 @@ type environment struct {
 	registryDir string
 	demos       map[string]*demo.Running
 	everything  *devenv.Everything
+	shortIdP    *devidp.IdP // a second trusted issuer with two-second tokens
 	logs        *devenv.Logs
 }
 
@@ -84,12 +86,23 @@ func setUp(ctx context.Context) (*environment, error) {
 	if e.registryDir, err = e.writeRegistry(); err != nil {
 		return e, err
 	}
+	e.shortIdP, err = devidp.Start(ctx, devidp.Options{AccessTokenTTL: 2 * time.Second,
+		Users:  []devidp.User{{Subject: "dr-alice", Tenant: "st-marys"}},
+		Agents: []devidp.Agent{{ClientID: "note-summarizer", ClientSecret: devidp.DevSecret("note-summarizer")}}})
+	if err != nil {
+		return e, err
+	}
 	e.stack, err = stack.Start(ctx, stack.Options{
 		RegistryDir: e.registryDir, RegistryPoll: 100 * time.Millisecond,
 		// Envoy cuts streamed bodies wherever the network does; cut them
 		// everywhere so SSE handling is tested at every boundary.
 		ChunkSplitter: standin.RandomSplitter(1),
-		Logger:        log, Progress: e.logs,
+		// An OAuth client the IdP knows but the registry does not.
+		IdP: func(o *devidp.Options) {
+			o.Agents = append(o.Agents, devidp.Agent{ClientID: "rogue-agent", ClientSecret: devidp.DevSecret("rogue-agent")})
+		},
+		ExtraIssuers: []string{e.shortIdP.Issuer},
+		Logger:       log, Progress: e.logs,
 	})
 	return e, err
 }
@@ -135,8 +148,25 @@ func (e *environment) writeRegistry() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := os.WriteFile(filepath.Join(dst, "agents", "e2e-tester.yaml"), []byte(testerAgent), 0o644); err != nil {
+		return "", err
+	}
 	return dst, os.WriteFile(filepath.Join(dst, "servers", "everything.yaml"), []byte(everythingRegistry(e.everything.URL, "")), 0o644)
 }
+
+// testerAgent may use every tool of the reference server for qa-user.
+const testerAgent = `apiVersion: actiongate.dev/v1
+kind: Agent
+spec:
+  id: e2e-tester
+  owner: qa@actiongate.example
+  purpose: Exercise the npm reference server through the gateway
+  model: {name: test-model, version: "1"}
+  tier: 3
+  users: [qa-user]
+  tenants: [northwind]
+  tools: [everything/*]
+`
 
 // everythingRegistry registers the reference server with echo and
 // get-sum, plus extra tool entries.
@@ -169,6 +199,9 @@ func (e *environment) tearDown() {
 	}
 	if e.everything != nil {
 		e.everything.Stop()
+	}
+	if e.shortIdP != nil {
+		e.shortIdP.Stop()
 	}
 	for _, r := range e.demos {
 		_ = r.Close()

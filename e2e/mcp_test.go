@@ -20,19 +20,64 @@ import (
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
+// as is who an e2e call is made for and through.
+type as struct{ user, agent, tenant string }
+
+var (
+	alice  = as{"dr-alice", "note-summarizer", "st-marys"}
+	bob    = as{"trader-bob", "trade-executor", "northwind"}
+	tester = as{"qa-user", "e2e-tester", "northwind"}
+)
+
+// serverAgent is who the tests that are not about identity call as.
+var serverAgent = map[string]as{"ehr": alice, "trading": bob, "everything": tester}
+
+// token gets a delegated access token from the real dev IdP.
+func token(t *testing.T, who as) string {
+	t.Helper()
+	tok, err := env.stack.Token(context.Background(), who.user, who.agent, who.tenant)
+	if err != nil {
+		t.Fatalf("token for %s via %s: %v", who.user, who.agent, err)
+	}
+	return tok
+}
+
+// bearer adds the Authorization header to every request of an SDK client.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
+}
+
 // connect opens an MCP session through the gateway with the official SDK
-// client, exactly as an agent would.
+// client, exactly as an agent would, with a token for the server's usual
+// caller.
 func connect(t *testing.T, server string) *mcpsdk.ClientSession {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	client := mcpsdk.NewClient(&mcpsdk.Implementation{Name: "e2e-agent", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(ctx, &mcpsdk.StreamableClientTransport{Endpoint: env.stack.MCPURL(server)}, nil)
+	return connectAs(t, server, token(t, serverAgent[server]))
+}
+
+func connectAs(t *testing.T, server, tok string) *mcpsdk.ClientSession {
+	t.Helper()
+	cs, err := dial(server, tok)
 	if err != nil {
 		t.Fatalf("connect to %s through the gateway: %v", server, err)
 	}
 	t.Cleanup(func() { _ = cs.Close() })
 	return cs
+}
+
+func dial(server, tok string) (*mcpsdk.ClientSession, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcpsdk.NewClient(&mcpsdk.Implementation{Name: "e2e-agent", Version: "1.0.0"}, nil)
+	hc := &http.Client{Transport: bearer{token: tok, next: http.DefaultTransport}}
+	return client.Connect(ctx, &mcpsdk.StreamableClientTransport{Endpoint: env.stack.MCPURL(server), HTTPClient: hc}, nil)
 }
 
 func callText(t *testing.T, cs *mcpsdk.ClientSession, tool string, args map[string]any) string {
@@ -145,7 +190,7 @@ func TestShadowServerHasNoRoute(t *testing.T) {
 // one parser and another way by the next, is refused as malformed.
 func TestSmuggledToolNameDenied(t *testing.T) {
 	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"read_chart","name":"write_summary","arguments":{"patient_id":"p-1"}}}`
-	resp := post(t, env.stack.MCPURL("ehr"), body)
+	resp := post(t, env.stack.MCPURL("ehr"), body, "Authorization", "Bearer "+token(t, alice))
 	b := readBody(t, resp)
 	var rpc struct {
 		Error struct {
@@ -192,7 +237,7 @@ func TestRegistryEditTakesEffect(t *testing.T) {
 	}
 }
 
-func post(t *testing.T, url, body string) *http.Response {
+func post(t *testing.T, url, body string, headers ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
@@ -200,6 +245,10 @@ func post(t *testing.T, url, body string) *http.Response {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("MCP-Protocol-Version", "2025-06-18")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -1,84 +1,200 @@
 // Package extauthz is ActionGate's Envoy ext_authz service: the decision
 // point that sees every MCP request, with its body, before it reaches an
-// upstream. server.go adapts Envoy's CheckRequest to an Input, Decide (pure)
+// upstream. server.go adapts Envoy's CheckRequest to an Input, Decide
 // decides, response.go maps the Decision to a CheckResponse.
 package extauthz
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/principal"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
-// Input is everything a decision depends on. Replay reconstructs it from an
-// audit event and must reach the same Decision.
+// Input is everything a decision depends on besides its Deps. Replay
+// reconstructs it from an audit event and must reach the same Decision.
 type Input struct {
 	DecisionID string
 	Registry   *registry.Registry
 	// ServerID comes from the route's context extensions: the route was
 	// generated from the registry, so the path alone never names a server.
-	ServerID   string
-	HTTPMethod string
-	Body       []byte
-	// BodyPartial is Envoy's x-envoy-auth-partial-body: the body was cut
-	// at the buffer limit and must not be interpreted.
-	BodyPartial  bool
+	ServerID string
+	// Request is the HTTP request as Envoy saw it (method, headers, body).
+	Request mcp.HTTPRequest
+	// Bearer is the raw token from the Authorization header ("" if none).
+	Bearer string
+	// TaskHeader is the task id a client sent, recorded, never trusted.
+	TaskHeader   string
+	Now          time.Time
 	MaxBodyBytes int
 }
 
-// Result is the decision and what the response mapping needs to shape it
-// for the client (the JSON-RPC id to echo).
-type Result struct {
-	Decision  decision.Decision
-	RequestID json.RawMessage // nil when the body had no readable id
+// Authenticator verifies a bearer token and derives the principal.
+type Authenticator interface {
+	Verify(ctx context.Context, rawToken string) (principal.Principal, error)
 }
 
-// Decide is the pure decision function: no I/O, no clock, no globals.
-func Decide(in Input) Result {
+// Authorizer answers, with one SpiceDB check, whether the principal
+// (user ∩ agent ∩ tenant) may invoke server/tool.
+type Authorizer interface {
+	CheckInvoke(ctx context.Context, p principal.Principal, server, tool string) (bool, error)
+}
+
+// Deps are the decision's collaborators. Each is consulted at most once.
+type Deps struct {
+	Auth   Authenticator
+	Authz  Authorizer
+	Policy Policy
+}
+
+// Result is the decision and what the response mapping needs to shape it
+// for the client.
+type Result struct {
+	Decision       decision.Decision
+	RequestID      json.RawMessage // nil when the body had no readable id
+	TokenPresented bool            // a 401 then says error="invalid_token"
+}
+
+// Decide checks, in order: the route's server, the principal (token), the
+// MCP message (strict parse), the registry (agent, tenant, user approval,
+// tool, agent scope), SpiceDB (user ∩ agent ∩ tenant), and OPA policy.
+// Every error denies. It does no I/O of its own: only Deps do.
+func Decide(ctx context.Context, in Input, deps Deps) Result {
 	d := decision.Decision{ID: in.DecisionID, Server: in.ServerID}
-	if in.Registry == nil {
-		return deny(d, decision.ReasonInternal, "no registry loaded", nil)
+	if in.Registry == nil || deps.Auth == nil {
+		return deny(d, decision.ReasonInternal, "the gateway is not ready", nil)
 	}
 	d.RegistryVersion = in.Registry.Version.String()
 	srv, ok := in.Registry.Server(in.ServerID)
 	if !ok {
 		return deny(d, decision.ReasonUnknownServer, fmt.Sprintf("server %q is not registered", in.ServerID), nil)
 	}
-	switch in.HTTPMethod {
+	res := Result{TokenPresented: in.Bearer != ""}
+	p, err := deps.Auth.Verify(ctx, in.Bearer)
+	if err != nil {
+		if errors.Is(err, identity.ErrUnavailable) {
+			// Keys unreachable is our outage, not the client's fault: 503.
+			return deny(d, decision.ReasonInternal, identity.PublicMessage(err), nil)
+		}
+		r := deny(d, decision.ReasonUnauthenticated, identity.PublicMessage(err), nil)
+		r.TokenPresented = res.TokenPresented
+		return r
+	}
+	if p.Task == "" {
+		p.Task = in.TaskHeader
+	}
+	d.Principal = p
+	msg, r, done := readMessage(d, in)
+	if done {
+		return r
+	}
+	return authorize(ctx, d, in, srv, msg, deps)
+}
+
+// readMessage parses the body strictly; bodiless GET/DELETE (Streamable
+// HTTP's server stream and session end) carry no call.
+func readMessage(d decision.Decision, in Input) (*mcp.Message, Result, bool) {
+	switch in.Request.Method {
 	case "POST":
 	case "GET", "DELETE":
-		// Streamable HTTP's server-to-client stream and session end carry
-		// no tool call; responses on them pass ext_proc's filters.
-		d.Method = in.HTTPMethod
-		return allow(d, nil)
+		d.Method = in.Request.Method
+		return nil, Result{}, false
 	default:
-		return deny(d, decision.ReasonMethodNotAllowed,
-			fmt.Sprintf("HTTP %s is not part of MCP's Streamable HTTP transport", in.HTTPMethod), nil)
+		return nil, deny(d, decision.ReasonMethodNotAllowed,
+			fmt.Sprintf("HTTP %s is not part of MCP's Streamable HTTP transport", in.Request.Method), nil), true
 	}
-	if in.BodyPartial {
-		return deny(d, decision.ReasonMalformed, "the request body was truncated", nil)
-	}
-	msg, err := mcp.Parse(in.Body, in.MaxBodyBytes)
+	msg, err := mcp.ParseRequest(in.Request, in.MaxBodyBytes)
 	if err != nil {
-		detail := "the body is not a valid JSON-RPC message"
-		if pe, ok := mcp.IsParseError(err); ok {
-			detail = pe.Error()
-		}
-		return deny(d, decision.ReasonMalformed, detail, nil)
+		return nil, parseDenial(d, err), true
 	}
 	d.Method = msg.Method
-	if !msg.IsToolCall() {
-		return allow(d, msg.ID)
+	return msg, Result{}, false
+}
+
+func parseDenial(d decision.Decision, err error) Result {
+	pe, ok := mcp.IsParseError(err)
+	if !ok {
+		return deny(d, decision.ReasonMalformed, "the body is not a valid JSON-RPC message", nil)
+	}
+	switch pe.Problem {
+	case mcp.ProblemHeaderMismatch:
+		return deny(d, decision.ReasonHeaderMismatch, pe.Error(), pe.ID)
+	case mcp.ProblemUnsupportedVersion:
+		return deny(d, decision.ReasonUnsupportedVersion, pe.Error(), pe.ID)
+	}
+	return deny(d, decision.ReasonMalformed, pe.Error(), nil)
+}
+
+// authorize runs the registry, SpiceDB and policy checks for an
+// authenticated, well-formed request.
+func authorize(ctx context.Context, d decision.Decision, in Input, srv *registry.Server, msg *mcp.Message, deps Deps) Result {
+	var id json.RawMessage
+	if msg != nil {
+		d.Method, id = msg.Method, msg.ID
+	}
+	p := d.Principal
+	agent, reason, detail := checkRegistry(in.Registry, p)
+	if reason != "" {
+		return deny(d, reason, detail, id)
+	}
+	if msg == nil || !msg.IsToolCall() {
+		// Listing, session and notification traffic stays within what
+		// the principal may see; tools/list is filtered on the response.
+		return allow(d, id)
 	}
 	d.Tool = msg.ToolName
-	if _, ok := srv.Tool(msg.ToolName); !ok {
-		return deny(d, decision.ReasonUnknownTool,
-			fmt.Sprintf("tool %q is not registered for server %q", msg.ToolName, srv.ID), msg.ID)
+	tool, ok := srv.Tool(msg.ToolName)
+	if !ok {
+		return deny(d, decision.ReasonUnknownTool, fmt.Sprintf("tool %q is not registered for server %q", msg.ToolName, srv.ID), id)
 	}
-	return allow(d, msg.ID)
+	if !agent.MayUse(srv.ID, tool.Name) {
+		return deny(d, decision.ReasonOutOfScope, fmt.Sprintf("agent %q does not declare %s/%s", agent.ID, srv.ID, tool.Name), id)
+	}
+	if deps.Authz == nil {
+		return deny(d, decision.ReasonInternal, "no authorization service", id)
+	}
+	permitted, err := deps.Authz.CheckInvoke(ctx, p, srv.ID, tool.Name)
+	if err != nil {
+		return deny(d, decision.ReasonInternal, "the authorization service did not answer", id)
+	}
+	if !permitted {
+		return deny(d, decision.ReasonNotPermitted, fmt.Sprintf("user %q through agent %q in tenant %q may not invoke %s/%s",
+			p.User, p.Agent, p.Tenant, srv.ID, tool.Name), id)
+	}
+	return evaluatePolicy(ctx, d, in, policyFacts{agent: agent, server: srv, tool: tool, msg: msg}, deps.Policy, id)
+}
+
+// checkRegistry: the agent is registered, the tenant exists and is one the
+// agent may act in, and the user is in the agent's approved population.
+func checkRegistry(reg *registry.Registry, p principal.Principal) (*registry.Agent, decision.Reason, string) {
+	agent, ok := reg.Agent(p.Agent)
+	if !ok {
+		return nil, decision.ReasonUnknownAgent, fmt.Sprintf("agent %q is not registered", p.Agent)
+	}
+	if _, ok := reg.Tenant(p.Tenant); !ok || !slices.Contains(agent.Tenants, p.Tenant) {
+		return nil, decision.ReasonTenantMismatch, fmt.Sprintf("agent %q may not act in tenant %q", agent.ID, p.Tenant)
+	}
+	if !slices.Contains(agent.Users, p.User) && !intersects(agent.Groups, p.Groups) {
+		return nil, decision.ReasonUserNotApproved, fmt.Sprintf("agent %q is not approved for user %q", agent.ID, p.User)
+	}
+	return agent, "", ""
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
 }
 
 func allow(d decision.Decision, id json.RawMessage) Result {

@@ -1,93 +1,169 @@
 package extauthz
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/identity"
+	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/policy"
+	"github.com/actiongate/actiongate/internal/principal"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
-func testRegistry() *registry.Registry {
-	return registry.New(registry.Version{ContentHash: "sha256:abcd"}, []registry.Server{{
-		ID: "ehr", Upstream: "http://127.0.0.1:9101/mcp",
-		Tools: []registry.Tool{{Name: "read_chart"}, {Name: "write_summary"}},
-	}}, nil, nil)
+// The registry and policy are the real shipped ones; only the two network
+// collaborators (token verification and SpiceDB) are table-driven stand-ins
+// here. e2e runs the same decisions against the real IdP and SpiceDB.
+func exampleRegistry(t testing.TB) *registry.Registry {
+	t.Helper()
+	reg, err := registry.Load("../examples/registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func defaultPolicy(t testing.TB) *policy.Engine {
+	t.Helper()
+	e, err := policy.Compile(context.Background(), policy.EmbeddedDefault())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// tokens maps a bearer token to who it proves, or to a verification error.
+type tokens map[string]any
+
+func (tk tokens) Verify(_ context.Context, raw string) (principal.Principal, error) {
+	switch v := tk[raw].(type) {
+	case principal.Principal:
+		return v, nil
+	case error:
+		return principal.Principal{}, v
+	}
+	return principal.Principal{}, identity.ErrMissing
+}
+
+// grants answers CheckInvoke from "user|agent|tenant|server/tool" keys.
+type grants map[string]bool
+
+func (g grants) CheckInvoke(_ context.Context, p principal.Principal, server, tool string) (bool, error) {
+	if g == nil {
+		return false, errors.New("spicedb unreachable")
+	}
+	return g[p.User+"|"+p.Agent+"|"+p.Tenant+"|"+server+"/"+tool], nil
+}
+
+var (
+	alice   = principal.Principal{User: "dr-alice", Agent: "note-summarizer", Tenant: "st-marys"}
+	bob     = principal.Principal{User: "trader-bob", Agent: "trade-executor", Tenant: "northwind"}
+	mallory = principal.Principal{User: "mallory", Agent: "note-summarizer", Tenant: "st-marys"}
+)
+
+func post(body string, headers ...string) mcp.HTTPRequest {
+	h := map[string]string{"content-type": "application/json", "mcp-protocol-version": "2025-06-18"}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h[headers[i]] = headers[i+1]
+	}
+	return mcp.HTTPRequest{Method: "POST", Headers: h, Body: []byte(body)}
+}
+
+func call(tool, args string) string {
+	return `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + `}}`
 }
 
 func TestDecide(t *testing.T) {
-	call := func(tool string) string {
-		return `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
+	reg, pol := exampleRegistry(t), defaultPolicy(t)
+	tk := tokens{
+		"alice": alice, "bob": bob, "mallory": mallory,
+		"alice-northwind": principal.Principal{User: "dr-alice", Agent: "note-summarizer", Tenant: "northwind"},
+		"alice-via-inbox": principal.Principal{User: "dr-alice", Agent: "inbox-assistant", Tenant: "st-marys", Groups: []string{"staff"}},
+		"rogue":           principal.Principal{User: "dr-alice", Agent: "rogue-agent", Tenant: "st-marys"},
+		"staff":           principal.Principal{User: "staff-member", Agent: "inbox-assistant", Tenant: "st-marys", Groups: []string{"staff"}},
+		"expired":         identity.ErrExpired,
+		"keys-down":       identity.ErrUnavailable,
+	}
+	g := grants{
+		"dr-alice|note-summarizer|st-marys|ehr/read_chart":        true,
+		"dr-alice|note-summarizer|st-marys|ehr/write_summary":     true,
+		"trader-bob|trade-executor|northwind|trading/get_quote":   true,
+		"trader-bob|trade-executor|northwind|trading/place_trade": true,
+		"staff-member|inbox-assistant|st-marys|mail/read_inbox":   true,
 	}
 	tests := []struct {
-		name       string
-		in         Input
-		outcome    decision.Outcome
-		reason     decision.Reason
-		tool, id   string
-		detailPart string
+		name, server, token string
+		req                 mcp.HTTPRequest
+		authz               Authorizer
+		reason              decision.Reason
+		outcome             decision.Outcome
 	}{
-		{"registered tool", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(call("read_chart"))},
-			decision.Allow, decision.ReasonAllowed, "read_chart", "7", ""},
-		{"tools/list", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(`{"jsonrpc":"2.0","id":"a","method":"tools/list"}`)},
-			decision.Allow, decision.ReasonAllowed, "", `"a"`, ""},
-		{"notification", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)},
-			decision.Allow, decision.ReasonAllowed, "", "", ""},
-		{"GET stream", Input{ServerID: "ehr", HTTPMethod: "GET"}, decision.Allow, decision.ReasonAllowed, "", "", ""},
-		{"unregistered tool", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(call("drop_tables"))},
-			decision.Deny, decision.ReasonUnknownTool, "drop_tables", "7", `"drop_tables" is not registered`},
-		{"unregistered server", Input{ServerID: "shadow", HTTPMethod: "POST", Body: []byte(call("read_chart"))},
-			decision.Deny, decision.ReasonUnknownServer, "", "", `"shadow"`},
-		{"no server on route", Input{HTTPMethod: "POST", Body: []byte(call("read_chart"))},
-			decision.Deny, decision.ReasonUnknownServer, "", "", "not registered"},
-		{"PUT", Input{ServerID: "ehr", HTTPMethod: "PUT"}, decision.Deny, decision.ReasonMethodNotAllowed, "", "", "PUT"},
-		{"duplicate tool name smuggled", Input{ServerID: "ehr", HTTPMethod: "POST",
-			Body: []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_chart","name":"drop_tables"}}`)},
-			decision.Deny, decision.ReasonMalformed, "", "", "duplicate_key"},
-		{"case variant", Input{ServerID: "ehr", HTTPMethod: "POST",
-			Body: []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_chart","Name":"drop_tables"}}`)},
-			decision.Deny, decision.ReasonMalformed, "", "", "case variant"},
-		{"batch", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(`[` + call("read_chart") + `]`)},
-			decision.Deny, decision.ReasonMalformed, "", "", "batch"},
-		{"truncated by envoy", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(call("read_chart")), BodyPartial: true},
-			decision.Deny, decision.ReasonMalformed, "", "", "truncated"},
-		{"over the limit", Input{ServerID: "ehr", HTTPMethod: "POST", Body: []byte(call("read_chart")), MaxBodyBytes: 10},
-			decision.Deny, decision.ReasonMalformed, "", "", "limit"},
-		{"empty body", Input{ServerID: "ehr", HTTPMethod: "POST"}, decision.Deny, decision.ReasonMalformed, "", "", "no body"},
+		{"allowed read", "ehr", "alice", post(call("read_chart", `{"patient_id":"p-1"}`)), g, decision.ReasonAllowed, decision.Allow},
+		{"tools/list", "ehr", "alice", post(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`), g, decision.ReasonAllowed, decision.Allow},
+		{"GET stream", "ehr", "alice", mcp.HTTPRequest{Method: "GET"}, g, decision.ReasonAllowed, decision.Allow},
+		{"no token", "ehr", "", post(call("read_chart", `{}`)), g, decision.ReasonUnauthenticated, decision.Deny},
+		{"expired token", "ehr", "expired", post(call("read_chart", `{}`)), g, decision.ReasonUnauthenticated, decision.Deny},
+		{"IdP keys unreachable", "ehr", "keys-down", post(call("read_chart", `{}`)), g, decision.ReasonInternal, decision.Deny},
+		{"unknown server", "shadow", "alice", post(call("read_chart", `{}`)), g, decision.ReasonUnknownServer, decision.Deny},
+		{"malformed", "ehr", "alice", post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_chart","name":"write_summary"}}`), g, decision.ReasonMalformed, decision.Deny},
+		{"header smuggle", "ehr", "alice", post(call("write_summary", `{}`), "mcp-method", "tools/call", "mcp-name", "read_chart"), g, decision.ReasonHeaderMismatch, decision.Deny},
+		{"PUT", "ehr", "alice", mcp.HTTPRequest{Method: "PUT"}, g, decision.ReasonMethodNotAllowed, decision.Deny},
+		{"unregistered agent", "ehr", "rogue", post(call("read_chart", `{}`)), g, decision.ReasonUnknownAgent, decision.Deny},
+		{"cross-tenant", "ehr", "alice-northwind", post(call("read_chart", `{}`)), g, decision.ReasonTenantMismatch, decision.Deny},
+		{"user not approved", "ehr", "mallory", post(call("read_chart", `{}`)), g, decision.ReasonUserNotApproved, decision.Deny},
+		{"agent lacks the tool", "ehr", "alice-via-inbox", post(call("read_chart", `{}`)), g, decision.ReasonOutOfScope, decision.Deny},
+		{"group approval", "mail", "staff", post(call("read_inbox", `{}`)), g, decision.ReasonAllowed, decision.Allow},
+		{"unregistered tool", "ehr", "alice", post(call("export_all", `{}`)), g, decision.ReasonUnknownTool, decision.Deny},
+		{"spicedb says no", "ehr", "alice", post(call("read_chart", `{}`)), grants{}, decision.ReasonNotPermitted, decision.Deny},
+		{"spicedb down", "ehr", "alice", post(call("read_chart", `{}`)), grants(nil), decision.ReasonInternal, decision.Deny},
+		{"tier 1 write needs approval", "ehr", "alice", post(call("write_summary", `{"patient_id":"p-1","summary":"ok"}`)), g, decision.ReasonApprovalRequired, decision.ApprovalRequired},
+		{"small trade", "trading", "bob", post(call("place_trade", `{"symbol":"ACME","side":"buy","quantity":10,"account":"ACC-1"}`)), g, decision.ReasonAllowed, decision.Allow},
+		{"large trade", "trading", "bob", post(call("place_trade", `{"symbol":"ACME","side":"buy","quantity":100000,"account":"ACC-1"}`)), g, decision.ReasonApprovalRequired, decision.ApprovalRequired},
+		{"restricted instrument", "trading", "bob", post(call("place_trade", `{"symbol":"RSTR","side":"buy","quantity":1,"account":"ACC-1"}`)), g, decision.ReasonPolicyDenied, decision.Deny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.in.Registry = testRegistry()
-			tc.in.DecisionID = "d1"
-			got := Decide(tc.in)
+			in := Input{DecisionID: "d1", Registry: reg, ServerID: tc.server, Request: tc.req, Bearer: tc.token,
+				Now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), MaxBodyBytes: 1 << 20}
+			got := Decide(context.Background(), in, Deps{Auth: tk, Authz: tc.authz, Policy: pol})
 			d := got.Decision
-			if d.Outcome != tc.outcome || d.Reason != tc.reason || d.Tool != tc.tool || string(got.RequestID) != tc.id {
-				t.Fatalf("Decide = %+v id %s; want %s/%s tool %q id %s", d, got.RequestID, tc.outcome, tc.reason, tc.tool, tc.id)
+			if d.Reason != tc.reason || d.Outcome != tc.outcome {
+				t.Fatalf("Decide = %s/%s (%s); want %s/%s", d.Outcome, d.Reason, d.Detail, tc.outcome, tc.reason)
 			}
-			if d.ID != "d1" || d.RegistryVersion != "sha256:abcd" {
+			if d.ID != "d1" || d.RegistryVersion == "" {
 				t.Errorf("decision id %q registry version %q not recorded", d.ID, d.RegistryVersion)
 			}
-			if !strings.Contains(d.Detail, tc.detailPart) {
-				t.Errorf("detail %q does not mention %q", d.Detail, tc.detailPart)
+			if tc.reason == decision.ReasonAllowed && d.Method == "tools/call" && d.PolicyRevision != pol.Revision() {
+				t.Errorf("policy revision %q not recorded", d.PolicyRevision)
+			}
+			if strings.Contains(d.Detail, tc.token) && tc.token != "" && len(tc.token) > 8 {
+				t.Errorf("detail %q repeats the token", d.Detail)
 			}
 		})
 	}
 }
 
-func TestDecide_NoRegistryDenies(t *testing.T) {
-	got := Decide(Input{ServerID: "ehr", HTTPMethod: "GET"})
+func TestDecide_NotReadyDenies(t *testing.T) {
+	got := Decide(context.Background(), Input{ServerID: "ehr", Request: mcp.HTTPRequest{Method: "GET"}}, Deps{})
 	if got.Decision.Allowed() || got.Decision.Reason != decision.ReasonInternal {
-		t.Fatalf("Decide without a registry = %+v, want internal_error deny", got.Decision)
+		t.Fatalf("Decide without registry and verifier = %+v, want internal_error deny", got.Decision)
 	}
 }
 
 func BenchmarkDecide_ToolCall(b *testing.B) {
-	in := Input{DecisionID: "d", Registry: testRegistry(), ServerID: "ehr", HTTPMethod: "POST",
-		Body: []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_chart","arguments":{"patient_id":"p-1001"}}}`)}
+	reg, pol := exampleRegistry(b), defaultPolicy(b)
+	deps := Deps{Auth: tokens{"bob": bob}, Authz: grants{"trader-bob|trade-executor|northwind|trading/get_quote": true}, Policy: pol}
+	in := Input{DecisionID: "d", Registry: reg, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+		Now:     time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
+		Request: post(call("get_quote", `{"symbol":"ACME"}`))}
 	b.ReportAllocs()
 	for b.Loop() {
-		if !Decide(in).Decision.Allowed() {
+		if !Decide(context.Background(), in, deps).Decision.Allowed() {
 			b.Fatal("denied")
 		}
 	}

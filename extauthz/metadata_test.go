@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/actiongate/actiongate/internal/registry"
 )
 
 func TestMetadataHandler(t *testing.T) {
-	h := MetadataHandler(testRegistry, MetadataOptions{PublicURL: "https://gw.example.com/", AuthorizationServers: []string{"https://idp.example.com"}})
+	reg := exampleRegistry(t)
+	h := MetadataHandler(func() *registry.Registry { return reg }, MetadataOptions{PublicURL: "https://gw.example.com/", AuthorizationServers: []string{"https://idp.example.com"}})
 	tests := []struct {
 		method, path string
 		status       int

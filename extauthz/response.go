@@ -1,6 +1,7 @@
 package extauthz
 
 import (
+	"encoding/json"
 	"net/http"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -15,29 +16,50 @@ import (
 	"github.com/actiongate/actiongate/internal/mcp"
 )
 
+// shape is how a denial's body is built.
+type shape int
+
+const (
+	rpcError  shape = iota // JSON-RPC error object
+	toolError              // tools/call result with isError: the model reads it and can adapt
+)
+
 // denial is how one reason reaches the client.
 type denial struct {
 	status  int  // HTTP status of Envoy's local reply
-	code    int  // JSON-RPC error code
+	code    int  // JSON-RPC error code (rpcError)
 	withID  bool // echo the request id (the client can match it to its call)
+	shape   shape
 	message string
 }
 
 // denials maps every deny reason to its response. MCP clients treat 401/403
 // as auth challenges and most other non-2xx bodies as a broken connection
-// (PROTOCOLS.md D.6), so policy refusals are HTTP 200 with a JSON-RPC error
-// that echoes the request id; only protocol errors use 4xx.
+// (PROTOCOLS.md D.6): only authentication failures are 401, protocol errors
+// 4xx; every authorization or policy refusal is HTTP 200 with a body that
+// echoes the request id. Policy outcomes the model can act on (ask for an
+// approval, choose another action) are isError tool results.
 var denials = map[decision.Reason]denial{
-	decision.ReasonUnknownServer:    {http.StatusOK, mcp.CodePolicyDenied, true, "MCP server not registered with the gateway"},
-	decision.ReasonUnknownTool:      {http.StatusOK, mcp.CodePolicyDenied, true, "Tool not registered with the gateway"},
-	decision.ReasonMalformed:        {http.StatusBadRequest, mcp.CodeInvalidRequest, false, "Request refused: not one unambiguous JSON-RPC message"},
-	decision.ReasonMethodNotAllowed: {http.StatusMethodNotAllowed, mcp.CodeInvalidRequest, false, "HTTP method not allowed on an MCP endpoint"},
-	decision.ReasonInternal:         {http.StatusServiceUnavailable, mcp.CodeGatewayError, true, "The gateway could not decide; the call was not made"},
+	decision.ReasonUnauthenticated:    {http.StatusUnauthorized, mcp.CodePolicyDenied, false, rpcError, "Authentication required: present a valid bearer token issued for this gateway"},
+	decision.ReasonMalformed:          {http.StatusBadRequest, mcp.CodeInvalidRequest, false, rpcError, "Request refused: not one unambiguous JSON-RPC message"},
+	decision.ReasonHeaderMismatch:     {http.StatusBadRequest, mcp.CodeHeaderMismatch, true, rpcError, "MCP headers do not match the request body"},
+	decision.ReasonUnsupportedVersion: {http.StatusBadRequest, mcp.CodeUnsupportedProtocolVersion, true, rpcError, "Unsupported MCP protocol version"},
+	decision.ReasonMethodNotAllowed:   {http.StatusMethodNotAllowed, mcp.CodeInvalidRequest, false, rpcError, "HTTP method not allowed on an MCP endpoint"},
+	decision.ReasonUnknownServer:      {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "MCP server not registered with the gateway"},
+	decision.ReasonUnknownTool:        {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Tool not registered with the gateway"},
+	decision.ReasonUnknownAgent:       {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Agent not registered with the gateway"},
+	decision.ReasonUserNotApproved:    {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "This agent is not approved to act for this user"},
+	decision.ReasonTenantMismatch:     {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "This agent may not act in this tenant"},
+	decision.ReasonOutOfScope:         {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Tool outside this agent's declared scope"},
+	decision.ReasonNotPermitted:       {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Not permitted: this user, through this agent, may not use this tool"},
+	decision.ReasonPolicyDenied:       {http.StatusOK, mcp.CodePolicyDenied, true, toolError, "Blocked by gateway policy"},
+	decision.ReasonApprovalRequired:   {http.StatusOK, mcp.CodePolicyDenied, true, toolError, "Human approval required before this call can run"},
+	decision.ReasonInternal:           {http.StatusServiceUnavailable, mcp.CodeGatewayError, true, rpcError, "The gateway could not decide; the call was not made"},
 }
 
 // Respond maps a decision to Envoy's CheckResponse. It always returns a
 // response: a gRPC error would be Envoy's error path, not a denial.
-func Respond(r Result) *authv3.CheckResponse {
+func Respond(r Result, m MetadataOptions) *authv3.CheckResponse {
 	d := r.Decision
 	if d.Allowed() {
 		return allowResponse(d, r)
@@ -46,26 +68,49 @@ func Respond(r Result) *authv3.CheckResponse {
 	if !ok {
 		den = denials[decision.ReasonInternal]
 	}
-	id := r.RequestID
-	if !den.withID {
-		id = nil
+	headers := []*corev3.HeaderValueOption{
+		{Header: &corev3.HeaderValue{Key: "content-type", Value: "application/json"}},
+		{Header: &corev3.HeaderValue{Key: decision.HeaderDecisionID, Value: d.ID}},
 	}
-	body := mcp.ErrorBody(id, den.code, den.message, &mcp.ErrorData{
-		Reason: string(d.Reason), DecisionID: d.ID, Detail: d.Detail,
-	})
+	if d.Reason == decision.ReasonUnauthenticated {
+		headers = append(headers, &corev3.HeaderValueOption{Header: &corev3.HeaderValue{
+			Key: "www-authenticate", Value: wwwAuthenticate(m.MetadataURL(d.Server), r.TokenPresented)}})
+	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied), Message: string(d.Reason)},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status: &typev3.HttpStatus{Code: typev3.StatusCode(den.status)},
-			// Denied headers: never set append (Envoy ≤1.36 drops them).
-			Headers: []*corev3.HeaderValueOption{
-				{Header: &corev3.HeaderValue{Key: "content-type", Value: "application/json"}},
-				{Header: &corev3.HeaderValue{Key: decision.HeaderDecisionID, Value: d.ID}},
-			},
-			Body: string(body),
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(den.status)},
+			Headers: headers, // never set append on denied headers (Envoy ≤1.36 drops them)
+			Body:    string(denialBody(den, d, r.RequestID)),
 		}},
 		DynamicMetadata: metadata(d, r),
 	}
+}
+
+func denialBody(den denial, d decision.Decision, id json.RawMessage) []byte {
+	data := &mcp.ErrorData{Reason: string(d.Reason), DecisionID: d.ID, Detail: d.Detail}
+	if den.shape == toolError && len(id) > 0 {
+		text := den.message + " (" + string(d.Reason) + ")"
+		if d.Detail != "" {
+			text += ": " + d.Detail
+		}
+		return mcp.ToolErrorBody(id, text+". Decision "+d.ID+".", data)
+	}
+	if !den.withID {
+		id = nil
+	}
+	return mcp.ErrorBody(id, den.code, den.message, data)
+}
+
+// wwwAuthenticate points the client at the resource's metadata (RFC 9728
+// §5.1); error="invalid_token" only when a token was presented (RFC 6750
+// §3.1: a request without credentials gets no error code).
+func wwwAuthenticate(metadataURL string, presented bool) string {
+	v := `Bearer resource_metadata="` + metadataURL + `"`
+	if presented {
+		v += `, error="invalid_token"`
+	}
+	return v
 }
 
 func allowResponse(d decision.Decision, r Result) *authv3.CheckResponse {

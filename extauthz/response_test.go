@@ -3,6 +3,7 @@ package extauthz
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -14,24 +15,39 @@ import (
 type rpcBody struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
-	Error   struct {
-		Code    int           `json:"code"`
-		Message string        `json:"message"`
-		Data    mcp.ErrorData `json:"data"`
+	Error   *struct {
+		Code int           `json:"code"`
+		Data mcp.ErrorData `json:"data"`
 	} `json:"error"`
+	Result *struct {
+		IsError bool          `json:"isError"`
+		Meta    mcp.ErrorData `json:"_meta"`
+	} `json:"result"`
 }
+
+var testMeta = MetadataOptions{PublicURL: "https://gw.example.com"}
 
 func TestRespond_EveryReason(t *testing.T) {
 	tests := []struct {
 		reason decision.Reason
 		status int
-		code   int
+		code   int // 0: an isError tool result
 		echoID bool
 	}{
+		{decision.ReasonUnauthenticated, http.StatusUnauthorized, mcp.CodePolicyDenied, false},
+		{decision.ReasonMalformed, http.StatusBadRequest, mcp.CodeInvalidRequest, false},
+		{decision.ReasonHeaderMismatch, http.StatusBadRequest, mcp.CodeHeaderMismatch, true},
+		{decision.ReasonUnsupportedVersion, http.StatusBadRequest, mcp.CodeUnsupportedProtocolVersion, true},
+		{decision.ReasonMethodNotAllowed, http.StatusMethodNotAllowed, mcp.CodeInvalidRequest, false},
 		{decision.ReasonUnknownServer, http.StatusOK, mcp.CodePolicyDenied, true},
 		{decision.ReasonUnknownTool, http.StatusOK, mcp.CodePolicyDenied, true},
-		{decision.ReasonMalformed, http.StatusBadRequest, mcp.CodeInvalidRequest, false},
-		{decision.ReasonMethodNotAllowed, http.StatusMethodNotAllowed, mcp.CodeInvalidRequest, false},
+		{decision.ReasonUnknownAgent, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonUserNotApproved, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonTenantMismatch, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonOutOfScope, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonNotPermitted, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonPolicyDenied, http.StatusOK, 0, true},
+		{decision.ReasonApprovalRequired, http.StatusOK, 0, true},
 		{decision.ReasonInternal, http.StatusServiceUnavailable, mcp.CodeGatewayError, true},
 		{decision.Reason("reason_nobody_mapped"), http.StatusServiceUnavailable, mcp.CodeGatewayError, true},
 	}
@@ -39,9 +55,9 @@ func TestRespond_EveryReason(t *testing.T) {
 		t.Run(string(tc.reason), func(t *testing.T) {
 			t.Parallel()
 			res := Respond(Result{
-				Decision:  decision.Decision{ID: "d-42", Outcome: decision.Deny, Reason: tc.reason, Detail: "why"},
-				RequestID: json.RawMessage(`"req-7"`),
-			})
+				Decision:  decision.Decision{ID: "d-42", Outcome: decision.Deny, Reason: tc.reason, Detail: "why", Server: "ehr"},
+				RequestID: json.RawMessage(`"req-7"`), TokenPresented: true,
+			}, testMeta)
 			if res.GetStatus().GetCode() != int32(codes.PermissionDenied) {
 				t.Fatalf("status code %d, want PERMISSION_DENIED (a denial, never the error path)", res.GetStatus().GetCode())
 			}
@@ -49,7 +65,7 @@ func TestRespond_EveryReason(t *testing.T) {
 			if int(dr.GetStatus().GetCode()) != tc.status {
 				t.Errorf("HTTP status %d, want %d", dr.GetStatus().GetCode(), tc.status)
 			}
-			var hdr = map[string]string{}
+			hdr := map[string]string{}
 			for _, h := range dr.GetHeaders() {
 				if h.GetAppend() != nil {
 					t.Errorf("denied header %s sets append; Envoy ≤1.36 drops such headers", h.GetHeader().GetKey())
@@ -59,6 +75,11 @@ func TestRespond_EveryReason(t *testing.T) {
 			if hdr["content-type"] != "application/json" || hdr[decision.HeaderDecisionID] != "d-42" {
 				t.Errorf("headers %v", hdr)
 			}
+			wantChallenge := tc.reason == decision.ReasonUnauthenticated
+			if got := hdr["www-authenticate"]; (got != "") != wantChallenge ||
+				(wantChallenge && got != `Bearer resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/mcp/ehr", error="invalid_token"`) {
+				t.Errorf("www-authenticate %q", got)
+			}
 			var body rpcBody
 			if err := json.Unmarshal([]byte(dr.GetBody()), &body); err != nil {
 				t.Fatalf("body %q: %v", dr.GetBody(), err)
@@ -67,11 +88,20 @@ func TestRespond_EveryReason(t *testing.T) {
 			if tc.echoID {
 				wantID = `"req-7"`
 			}
-			if body.JSONRPC != "2.0" || string(body.ID) != wantID || body.Error.Code != tc.code {
-				t.Errorf("body %s: want id %s code %d", dr.GetBody(), wantID, tc.code)
+			if body.JSONRPC != "2.0" || string(body.ID) != wantID {
+				t.Errorf("body %s: want id %s", dr.GetBody(), wantID)
 			}
-			if body.Error.Data.DecisionID != "d-42" || body.Error.Data.Reason == "" {
-				t.Errorf("error.data %+v must carry the decision id and reason", body.Error.Data)
+			var data mcp.ErrorData
+			switch {
+			case tc.code == 0 && body.Result != nil && body.Result.IsError:
+				data = body.Result.Meta
+			case tc.code != 0 && body.Error != nil && body.Error.Code == tc.code:
+				data = body.Error.Data
+			default:
+				t.Fatalf("body %s: want code %d (0 = isError result)", dr.GetBody(), tc.code)
+			}
+			if data.DecisionID != "d-42" || data.Reason == "" {
+				t.Errorf("data %+v must carry the decision id and reason", data)
 			}
 			if res.GetDynamicMetadata().GetFields()[decision.MetaDecisionID].GetStringValue() != "d-42" {
 				t.Error("the decision id must reach dynamic metadata")
@@ -80,11 +110,20 @@ func TestRespond_EveryReason(t *testing.T) {
 	}
 }
 
+func TestRespond_NoTokenNoErrorCode(t *testing.T) {
+	res := Respond(Result{Decision: decision.Decision{ID: "d", Outcome: decision.Deny, Reason: decision.ReasonUnauthenticated, Server: "ehr"}}, testMeta)
+	for _, h := range res.GetDeniedResponse().GetHeaders() {
+		if h.GetHeader().GetKey() == "www-authenticate" && strings.Contains(h.GetHeader().GetValue(), "error=") {
+			t.Errorf("RFC 6750 §3.1: no error code when no credentials were sent: %q", h.GetHeader().GetValue())
+		}
+	}
+}
+
 func TestRespond_Allow(t *testing.T) {
 	res := Respond(Result{
 		Decision:  decision.Decision{ID: "d-1", Outcome: decision.Allow, Reason: decision.ReasonAllowed, Server: "ehr", Tool: "read_chart"},
 		RequestID: json.RawMessage(`7`),
-	})
+	}, testMeta)
 	if res.GetStatus().GetCode() != 0 {
 		t.Fatalf("status %v", res.GetStatus())
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -12,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/identity"
+	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
@@ -19,12 +22,22 @@ import (
 // (set by xds on every MCP route).
 const ContextServerID = "server_id"
 
-// Options configure the ext_authz service.
+// HeaderTask is the request header a client may use to name its task
+// (recorded for attribution, never used to authorize).
+const HeaderTask = "x-actiongate-task"
+
+// Options configure the ext_authz service. Everything is built before the
+// server starts (verifiers, SpiceDB client, compiled policy); nothing is
+// built per request.
 type Options struct {
-	// Registry returns the registry version to decide with; it is read once
-	// per Check (lock-free, see registry.Watcher.Current).
+	// Registry and Policy return the current versions (lock-free reads).
 	Registry     func() *registry.Registry
+	Policy       func() Policy
+	Auth         Authenticator
+	Authz        Authorizer
+	Metadata     MetadataOptions
 	MaxBodyBytes int
+	Clock        func() time.Time
 	Logger       *slog.Logger
 	Metrics      prometheus.Registerer
 }
@@ -42,6 +55,9 @@ type Server struct {
 func New(o Options) *Server {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
 	s := &Server{opts: o, log: o.Logger}
 	if s.log == nil {
@@ -68,7 +84,7 @@ func (s *Server) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
 	in := s.input(req)
-	res := Decide(in)
+	res := Decide(ctx, in, s.deps())
 	if ctx.Err() != nil && res.Decision.Allowed() {
 		// Envoy has given up on us; whatever we answer, never let a late
 		// allow be the last word.
@@ -77,17 +93,31 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	d := res.Decision
 	s.decisions.WithLabelValues(string(d.Outcome), string(d.Reason)).Inc()
 	s.latency.Observe(time.Since(start).Seconds())
-	s.log.LogAttrs(ctx, slog.LevelInfo, "decision",
-		slog.String("decision_id", d.ID), slog.String("outcome", string(d.Outcome)),
-		slog.String("reason", string(d.Reason)), slog.String("server", d.Server),
-		slog.String("method", d.Method), slog.String("tool", d.Tool),
-		slog.String("registry_version", d.RegistryVersion),
-		slog.String("request_id", header(req, "x-request-id")))
-	return Respond(res), nil
+	if s.log.Enabled(ctx, slog.LevelInfo) {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "decision",
+			slog.String("decision_id", d.ID), slog.String("outcome", string(d.Outcome)),
+			slog.String("reason", string(d.Reason)), slog.String("server", d.Server),
+			slog.String("method", d.Method), slog.String("tool", d.Tool),
+			slog.String("user", d.Principal.User), slog.String("agent", d.Principal.Agent),
+			slog.String("tenant", d.Principal.Tenant), slog.String("task", d.Principal.Task),
+			slog.String("registry_version", d.RegistryVersion), slog.String("policy_revision", d.PolicyRevision),
+			slog.String("request_id", in.Request.Headers["x-request-id"]))
+	}
+	return Respond(res, s.opts.Metadata), nil
 }
 
-// input translates Envoy's request attributes; it reads nothing the client
-// could set to steer the decision except the body, which Decide parses.
+func (s *Server) deps() Deps {
+	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz}
+	if s.opts.Policy != nil {
+		if p := s.opts.Policy(); p != nil {
+			d.Policy = p
+		}
+	}
+	return d
+}
+
+// input translates Envoy's request attributes. The bearer token is read
+// here and handed only to the verifier; it is never logged.
 func (s *Server) input(req *authv3.CheckRequest) Input {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
@@ -95,34 +125,52 @@ func (s *Server) input(req *authv3.CheckRequest) Input {
 	if body == nil && h.GetBody() != "" {
 		body = []byte(h.GetBody())
 	}
+	headers := headerMap(req)
+	bearer, _ := identity.BearerToken(headers["authorization"])
+	if bearer == "" && headers["authorization"] != "" {
+		bearer = headers["authorization"] // presented but malformed: let the verifier refuse it
+	}
 	var reg *registry.Registry
 	if s.opts.Registry != nil {
 		reg = s.opts.Registry()
 	}
 	return Input{
-		DecisionID:   newDecisionID(),
-		Registry:     reg,
-		ServerID:     attrs.GetContextExtensions()[ContextServerID],
-		HTTPMethod:   h.GetMethod(),
-		Body:         body,
-		BodyPartial:  header(req, "x-envoy-auth-partial-body") == "true",
+		DecisionID: newDecisionID(),
+		Registry:   reg,
+		ServerID:   attrs.GetContextExtensions()[ContextServerID],
+		Request: mcp.HTTPRequest{
+			Method: h.GetMethod(), Headers: headers, Body: body,
+			BodyTruncated: headers["x-envoy-auth-partial-body"] == "true",
+		},
+		Bearer:       bearer,
+		TaskHeader:   headers[HeaderTask],
+		Now:          s.opts.Clock().UTC(),
 		MaxBodyBytes: s.opts.MaxBodyBytes,
 	}
 }
 
-// header reads a request header from either encoding Envoy may use
-// (header_map with encode_raw_headers, else the headers map).
-func header(req *authv3.CheckRequest, name string) string {
+// headerMap reads request headers from either encoding Envoy may use
+// (header_map with encode_raw_headers, else the headers map), joining
+// repeats with "," as Envoy does.
+func headerMap(req *authv3.CheckRequest) map[string]string {
 	h := req.GetAttributes().GetRequest().GetHttp()
-	for _, hv := range h.GetHeaderMap().GetHeaders() {
-		if hv.GetKey() == name {
-			if rv := hv.GetRawValue(); len(rv) > 0 {
-				return string(rv)
-			}
-			return hv.GetValue()
-		}
+	raw := h.GetHeaderMap().GetHeaders()
+	if len(raw) == 0 {
+		return h.GetHeaders()
 	}
-	return h.GetHeaders()[name]
+	m := make(map[string]string, len(raw))
+	for _, hv := range raw {
+		v := string(hv.GetRawValue())
+		if v == "" {
+			v = hv.GetValue()
+		}
+		k := strings.ToLower(hv.GetKey())
+		if prev, ok := m[k]; ok {
+			v = prev + "," + v
+		}
+		m[k] = v
+	}
+	return m
 }
 
 // newDecisionID returns a random 128-bit id. crypto/rand does not fail on

@@ -18,7 +18,10 @@ import (
 
 func startServer(t *testing.T, reg func() *registry.Registry) (authv3.AuthorizationClient, *Server) {
 	t.Helper()
-	s := New(Options{Registry: reg, Metrics: prometheus.NewRegistry()})
+	pol := defaultPolicy(t)
+	s := New(Options{Registry: reg, Metrics: prometheus.NewRegistry(), Auth: tokens{"alice": alice},
+		Authz:  grants{"dr-alice|note-summarizer|st-marys|ehr/read_chart": true},
+		Policy: func() Policy { return pol }, Metadata: testMeta})
 	g := grpc.NewServer()
 	s.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -43,6 +46,8 @@ func checkRequest(server, body string, partial bool) *authv3.CheckRequest {
 		{Key: ":path", RawValue: []byte("/mcp/" + server)},
 		{Key: "content-type", RawValue: []byte("application/json")},
 		{Key: "x-request-id", RawValue: []byte("4f1c1c4e-0000-4000-8000-000000000001")},
+		{Key: "mcp-protocol-version", RawValue: []byte("2025-06-18")},
+		{Key: "authorization", RawValue: []byte("Bearer alice")},
 	}
 	if partial {
 		hdrs = append(hdrs, &corev3.HeaderValue{Key: "x-envoy-auth-partial-body", RawValue: []byte("true")})
@@ -58,7 +63,8 @@ func checkRequest(server, body string, partial bool) *authv3.CheckRequest {
 }
 
 func TestServer_Check(t *testing.T) {
-	client, s := startServer(t, testRegistry)
+	reg := exampleRegistry(t)
+	client, s := startServer(t, func() *registry.Registry { return reg })
 	call := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_chart","arguments":{}}}`
 	tests := []struct {
 		name    string

@@ -36,6 +36,7 @@ type App struct {
 	grpcs   []*grpc.Server
 	healths []*health.Server
 	https   []*http.Server
+	closers []func()
 	wg      sync.WaitGroup
 	errs    chan error
 	cancel  context.CancelFunc
@@ -71,9 +72,7 @@ func (a *App) start(ctx context.Context) error {
 		a.goRun(func() error { return w.Run(ctx) })
 	}
 	if cfg.Runs(ServiceExtAuthz) {
-		s := extauthz.New(extauthz.Options{Registry: a.Watcher.Current, MaxBodyBytes: cfg.MaxRequestBytes,
-			Logger: a.log.With("component", "extauthz"), Metrics: a.metrics})
-		if err := a.serveGRPC(ServiceExtAuthz, cfg.ExtAuthz.Listen, s.Register); err != nil {
+		if err := a.startExtAuthz(ctx); err != nil {
 			return err
 		}
 	}
@@ -229,6 +228,9 @@ func (a *App) Close() {
 		stopGracefully(g, 5*time.Second)
 	}
 	a.wg.Wait()
+	for _, c := range a.closers {
+		c()
+	}
 }
 
 // stopGracefully lets in-flight RPCs finish, but not forever: ext_proc

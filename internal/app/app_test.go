@@ -13,6 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/actiongate/actiongate/internal/devenv"
+	"github.com/actiongate/actiongate/internal/devidp"
+	"github.com/actiongate/actiongate/internal/registry"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -62,11 +66,35 @@ func TestLoadConfig(t *testing.T) {
 // TestStart_AllServices starts every service on free ports from the example
 // registry and checks what an operator's probes see.
 func TestStart_AllServices(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	cfg := Default()
 	cfg.Registry.Dir = filepath.Join("..", "..", "examples", "registry")
+	// extauthz needs its real collaborators: an OpenID Provider to discover
+	// and SpiceDB to sync the registry into.
+	bin, err := devenv.FindSpiceDB()
+	devenv.RequireDep(t, "SpiceDB", err)
+	sdb, err := devenv.StartSpiceDB(ctx, devenv.SpiceDBOptions{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Stop()
+	reg, err := registry.Load(cfg.Registry.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idpOpts := devidp.QuickstartOptions(reg)
+	idpOpts.Issuer, idpOpts.Addr = "", "127.0.0.1:0"
+	idp, err := devidp.Start(ctx, idpOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Stop()
+	cfg.Identity.Issuers = []string{idp.Issuer}
+	cfg.SpiceDB.Endpoint, cfg.SpiceDB.PresharedKey = sdb.Endpoint, sdb.PresharedKey
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Meta.Listen = "127.0.0.1:0"
-	a, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	a, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +141,7 @@ func TestStart_AllServices(t *testing.T) {
 
 func TestStart_InvalidRegistryFails(t *testing.T) {
 	cfg := Default()
+	cfg.Services = []string{ServiceXDS, ServiceExtProc, ServiceMeta, ServiceAdmin}
 	cfg.Registry.Dir = t.TempDir() // no documents
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Meta.Listen = "127.0.0.1:0"

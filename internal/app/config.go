@@ -40,6 +40,8 @@ type Config struct {
 	Admin    ListenConfig   `yaml:"admin"`
 	Meta     ListenConfig   `yaml:"meta"`
 	Identity IdentityConfig `yaml:"identity"`
+	SpiceDB  SpiceDBConfig  `yaml:"spicedb"`
+	Policy   PolicyConfig   `yaml:"policy"`
 	Log      LogConfig      `yaml:"log"`
 	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
 	// ext_authz parsing, ext_proc).
@@ -85,6 +87,30 @@ type IdentityConfig struct {
 	TenantClaim string   `yaml:"tenantClaim"`
 	TaskClaim   string   `yaml:"taskClaim"`
 	GroupsClaim string   `yaml:"groupsClaim"`
+	// ClockSkew tolerated on exp/nbf/iat (default 30s).
+	ClockSkew time.Duration `yaml:"clockSkew"`
+}
+
+// SpiceDBConfig locates the SpiceDB the authorization checks go to.
+type SpiceDBConfig struct {
+	Endpoint string `yaml:"endpoint"`
+	// PresharedKeyEnv names the environment variable holding the key
+	// (default ACTIONGATE_SPICEDB_KEY): keys stay out of config files.
+	PresharedKeyEnv string `yaml:"presharedKeyEnv"`
+	// PresharedKey is set by programs (the quickstart), never from YAML.
+	PresharedKey string `yaml:"-"`
+	// Insecure: plaintext gRPC, refused unless the endpoint is loopback.
+	Insecure bool   `yaml:"insecure"`
+	CAFile   string `yaml:"caFile"`
+	// SyncRelationships: this process writes the registry's relationships
+	// (one writer per deployment; other replicas only check).
+	SyncRelationships bool `yaml:"syncRelationships"`
+}
+
+// PolicyConfig selects the OPA bundle; an empty Dir is the shipped default.
+type PolicyConfig struct {
+	Dir          string        `yaml:"dir"`
+	PollInterval time.Duration `yaml:"pollInterval"`
 }
 
 // ListenConfig is a service's listen address (host:port; port 0 picks one).
@@ -110,6 +136,9 @@ func Default() Config {
 		ExtProc:  ListenConfig{Listen: "127.0.0.1:18002"},
 		Admin:    ListenConfig{Listen: "127.0.0.1:9901"},
 		Meta:     ListenConfig{Listen: "127.0.0.1:18003"},
+		SpiceDB: SpiceDBConfig{Endpoint: "127.0.0.1:50051", PresharedKeyEnv: "ACTIONGATE_SPICEDB_KEY", Insecure: true,
+			SyncRelationships: true},
+		Policy: PolicyConfig{PollInterval: 2 * time.Second},
 		Identity: IdentityConfig{PublicURL: "http://127.0.0.1:10000", Issuers: []string{"http://127.0.0.1:9400"},
 			Audiences: []string{"actiongate"}, TenantClaim: "tenant", TaskClaim: "task", GroupsClaim: "groups"},
 		Log:             LogConfig{Level: "info", Format: "text"},
@@ -146,6 +175,14 @@ func (c Config) Validate() error {
 	if c.Runs(ServiceXDS) || c.Runs(ServiceExtAuthz) {
 		if c.Registry.Dir == "" {
 			problems = append(problems, "registry.dir: required by xds and extauthz")
+		}
+	}
+	if c.Runs(ServiceExtAuthz) {
+		if len(c.Identity.Issuers) == 0 || len(c.Identity.Audiences) == 0 {
+			problems = append(problems, "identity: extauthz needs at least one issuer and one audience")
+		}
+		if c.SpiceDB.Endpoint == "" {
+			problems = append(problems, "spicedb.endpoint: required by extauthz")
 		}
 	}
 	if c.MaxRequestBytes <= 0 {

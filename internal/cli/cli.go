@@ -23,6 +23,8 @@ func Commands() map[string]Command {
 		"serve":      {"run services (xds, extauthz, extproc, admin) from a config file", Serve},
 		"quickstart": {"run the whole gateway and demo MCP servers on this machine", Quickstart},
 		"registry":   {"validate or export a registry directory", Registry},
+		"authz":      {"sync the registry into SpiceDB's relationship model, or print its schema", Authz},
+		"dev":        {"development helpers: 'dev token' gets a delegated token from the dev IdP", Dev},
 		"deps":       {"install the local dependencies of the quickstart and tests (SpiceDB, MCP reference server)", Deps},
 		"version":    {"print the version", Version},
 	}

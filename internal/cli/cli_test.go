@@ -64,8 +64,9 @@ func TestServe_RunsUntilCancelled(t *testing.T) {
 	done := make(chan error, 1)
 	errb := devenv.NewLogs(1 << 20) // safe for concurrent use
 	go func() {
-		done <- Serve(ctx, []string{"--registry", "../../examples/registry", "--xds-listen", "127.0.0.1:0",
-			"--extauthz-listen", "127.0.0.1:0", "--extproc-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+		done <- Serve(ctx, []string{"--services", "xds,extproc,meta,admin", "--registry", "../../examples/registry", "--xds-listen", "127.0.0.1:0",
+			// ext_authz runs elsewhere: xds points data planes at its address.
+			"--extauthz-listen", "127.0.0.1:18001", "--extproc-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
 			"--meta-listen", "127.0.0.1:0",
 			"--log-level", "info"}, &bytes.Buffer{}, errb)
 	}()

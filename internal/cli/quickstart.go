@@ -50,7 +50,7 @@ func Quickstart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	st, err := stack.Start(ctx, stack.Options{
 		RegistryDir: *regDir, DataPlanePort: *port,
 		XDSAddr: "127.0.0.1:18000", ExtAuthzAddr: "127.0.0.1:18001", ExtProcAddr: "127.0.0.1:18002",
-		AdminAddr: "127.0.0.1:9901", MetaAddr: "127.0.0.1:18003", KafkaPort: 19092,
+		AdminAddr: "127.0.0.1:9901", MetaAddr: "127.0.0.1:18003", KafkaPort: 19092, IdPAddr: "127.0.0.1:9400",
 		Logger: log, Progress: prefixed(stdout, "  … "),
 	})
 	if err != nil {
@@ -111,24 +111,31 @@ ActionGate quickstart is ready (%s).
 	}
 	fmt.Fprintf(w, `
   Registry:  version %s (edit the files; changes apply without restart)
+  Identity:  dev OpenID Provider %s (DEV ONLY: its secrets are public)
   Admin:     http://%s/metrics  /readyz  /registry
   xDS (ADS): %s   SpiceDB: %s   Kafka: %s
 
-  Call a registered tool:
+  Get a token for dr-alice acting through the note-summarizer agent, in another terminal:
 
-    curl -s %s \
+    TOKEN=$(go run ./cmd/actiongate dev token --user dr-alice --agent note-summarizer)
+
+  An allowed call (the physician's agent reads a chart):
+
+    curl -s %s -H "authorization: Bearer $TOKEN" \
       -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
+      -H 'mcp-protocol-version: 2025-06-18' \
       -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_chart","arguments":{"patient_id":"p-1001"}}}'
 
-  Call a tool the registry does not list (denied by the gateway):
+  A denied call (a tier-1 agent writing to the record needs a human approval first):
 
-    curl -s %[6]s \
+    curl -s %[7]s -H "authorization: Bearer $TOKEN" \
       -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' \
-      -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"export_all_records","arguments":{}}}'
+      -H 'mcp-protocol-version: 2025-06-18' \
+      -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_summary","arguments":{"patient_id":"p-1001","summary":"stable"}}}'
 
   The stand-in is a test and demo data plane, not a production proxy; see README.md
   for running with a real Envoy. Press Ctrl-C to stop.
-`, reg.Version, st.App.Addr("admin"), st.App.Addr("xds"), st.SpiceDB.Endpoint, st.Kafka.Brokers[0], st.MCPURL("ehr"))
+`, reg.Version, st.IdP.Issuer, st.App.Addr("admin"), st.App.Addr("xds"), st.SpiceDB.Endpoint, st.Kafka.Brokers[0], st.MCPURL("ehr"))
 }
 
 // prefixed writes each progress line with a prefix.

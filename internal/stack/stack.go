@@ -18,6 +18,8 @@ import (
 	"github.com/actiongate/actiongate/envoy/standin"
 	"github.com/actiongate/actiongate/internal/app"
 	"github.com/actiongate/actiongate/internal/devenv"
+	"github.com/actiongate/actiongate/internal/devidp"
+	"github.com/actiongate/actiongate/internal/registry"
 )
 
 // Options select addresses and parts. Zero addresses mean 127.0.0.1 on a
@@ -31,6 +33,11 @@ type Options struct {
 	AdminAddr     string
 	MetaAddr      string
 	KafkaPort     int
+	IdPAddr       string // the dev OpenID Provider; 127.0.0.1:0 if empty
+	// IdP adjusts the dev IdP's users and agents (derived from the registry).
+	IdP func(*devidp.Options)
+	// ExtraIssuers are further OpenID Providers the gateway trusts.
+	ExtraIssuers []string
 	// RegistryPoll is how often the registry directory is checked.
 	RegistryPoll time.Duration
 
@@ -47,6 +54,7 @@ type Stack struct {
 	Proxy   *standin.Proxy
 	SpiceDB *devenv.SpiceDB
 	Kafka   *devenv.Kafka
+	IdP     *devidp.IdP
 
 	// DataPlane is the stand-in's MCP listener, 127.0.0.1:<port>.
 	DataPlane string
@@ -83,8 +91,15 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 		}
 		port = p
 	}
+	if err := s.startIdP(ctx, o); err != nil {
+		return err
+	}
 	cfg := app.Default()
 	cfg.Registry.Dir = o.RegistryDir
+	cfg.Identity.Issuers = append([]string{s.IdP.Issuer}, o.ExtraIssuers...)
+	cfg.Identity.Audiences = []string{devidp.DefaultAudience}
+	cfg.Identity.ClockSkew = time.Second // one clock: the IdP runs beside us
+	cfg.SpiceDB.Endpoint, cfg.SpiceDB.PresharedKey = s.SpiceDB.Endpoint, s.SpiceDB.PresharedKey
 	if o.RegistryPoll > 0 {
 		cfg.Registry.PollInterval = o.RegistryPoll
 	}
@@ -125,6 +140,35 @@ func (s *Stack) startDeps(ctx context.Context, o Options) error {
 	s.Kafka = k
 	s.stops = append(s.stops, k.Stop)
 	return nil
+}
+
+// startIdP runs the dev OpenID Provider with a user for every person the
+// registry names and an OAuth client for every agent.
+func (s *Stack) startIdP(ctx context.Context, o Options) error {
+	reg, err := registry.Load(o.RegistryDir)
+	if err != nil {
+		return err
+	}
+	opts := devidp.QuickstartOptions(reg)
+	opts.Issuer, opts.Addr = "", orLoopback(o.IdPAddr)
+	opts.Logger = o.Logger.With("part", "devidp")
+	if o.IdP != nil {
+		o.IdP(&opts)
+	}
+	fmt.Fprintln(o.Progress, "starting the development OpenID Provider")
+	idp, err := devidp.Start(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("dev IdP: %w", err)
+	}
+	s.IdP = idp
+	s.stops = append(s.stops, idp.Stop)
+	return nil
+}
+
+// Token returns a delegated access token for user acting through agent,
+// from the dev IdP, with the agent's dev secret.
+func (s *Stack) Token(ctx context.Context, user, agent, tenant string) (string, error) {
+	return devidp.Token(ctx, s.IdP.Issuer, user, agent, devidp.DevSecret(agent), tenant)
 }
 
 func (s *Stack) startProxy(ctx context.Context, o Options, nodeID string, port int) error {

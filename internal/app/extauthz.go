@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/actiongate/actiongate/authzmodel"
+	"github.com/actiongate/actiongate/extauthz"
+	"github.com/actiongate/actiongate/internal/identity"
+	"github.com/actiongate/actiongate/internal/policy"
+	"github.com/actiongate/actiongate/internal/principal"
+	"github.com/actiongate/actiongate/internal/registry"
+)
+
+// startExtAuthz builds everything a decision needs before serving: token
+// verifiers (discovery and keys fetched now), the SpiceDB client (schema
+// ensured, relationships synced), the compiled policy.
+func (a *App) startExtAuthz(ctx context.Context) error {
+	cfg := a.cfg
+	issuers := make([]identity.IssuerConfig, 0, len(cfg.Identity.Issuers))
+	for _, u := range cfg.Identity.Issuers {
+		issuers = append(issuers, identity.IssuerConfig{URL: u})
+	}
+	verifier, err := identity.New(ctx, identity.Config{Issuers: issuers, Audiences: cfg.Identity.Audiences,
+		Leeway: cfg.Identity.ClockSkew, TenantClaim: cfg.Identity.TenantClaim, TaskClaim: cfg.Identity.TaskClaim, GroupsClaim: cfg.Identity.GroupsClaim,
+		Logger: a.log.With("component", "identity")})
+	if err != nil {
+		return fmt.Errorf("identity: %w", err)
+	}
+	authz, err := a.startAuthz(ctx)
+	if err != nil {
+		return err
+	}
+	pol, err := a.startPolicy(ctx)
+	if err != nil {
+		return err
+	}
+	s := extauthz.New(extauthz.Options{
+		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz},
+		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
+		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,
+	})
+	return a.serveGRPC(ServiceExtAuthz, cfg.ExtAuthz.Listen, s.Register)
+}
+
+func (a *App) startAuthz(ctx context.Context) (*authzmodel.Client, error) {
+	sc := a.cfg.SpiceDB
+	key := sc.PresharedKey
+	if key == "" && sc.PresharedKeyEnv != "" {
+		key = os.Getenv(sc.PresharedKeyEnv)
+	}
+	if key == "" {
+		return nil, fmt.Errorf("spicedb: no preshared key (set %s)", sc.PresharedKeyEnv)
+	}
+	c, err := authzmodel.Dial(ctx, authzmodel.Options{Endpoint: sc.Endpoint, PresharedKey: key, Insecure: sc.Insecure,
+		CAFile: sc.CAFile, Logger: a.log.With("component", "authzmodel")})
+	if err != nil {
+		return nil, fmt.Errorf("spicedb: %w", err)
+	}
+	a.closers = append(a.closers, func() { _ = c.Close() })
+	reg := a.Watcher.Current()
+	if sc.SyncRelationships {
+		if _, err := c.Sync(ctx, reg, authzmodel.SyncOptions{}); err != nil {
+			return nil, fmt.Errorf("spicedb: sync: %w", err)
+		}
+	} else {
+		c.UseRegistry(reg)
+	}
+	// Every later registry version reaches SpiceDB (or at least this
+	// client's view of which groups matter); a failed sync keeps the old
+	// relationships, which the registry check in Decide still bounds.
+	a.Watcher.Subscribe(func(r *registry.Registry) {
+		if !sc.SyncRelationships {
+			c.UseRegistry(r)
+			return
+		}
+		if d, err := c.Sync(ctx, r, authzmodel.SyncOptions{}); err != nil {
+			a.log.Error("spicedb: sync failed; relationships of the previous registry remain", "error", err)
+		} else if !d.Empty() {
+			a.log.Info("spicedb: relationships synced", "added", len(d.Add), "changed", len(d.Change), "removed", len(d.Remove))
+		}
+	})
+	return c, nil
+}
+
+func (a *App) startPolicy(ctx context.Context) (func() extauthz.Policy, error) {
+	if a.cfg.Policy.Dir == "" {
+		e, err := policy.Compile(ctx, policy.EmbeddedDefault())
+		if err != nil {
+			return nil, fmt.Errorf("policy: shipped default: %w", err)
+		}
+		return func() extauthz.Policy { return e }, nil
+	}
+	w, err := policy.NewWatcher(ctx, a.cfg.Policy.Dir, policy.WatchOptions{Interval: a.cfg.Policy.PollInterval,
+		Logger: a.log.With("component", "policy"), Registerer: a.metrics})
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", a.cfg.Policy.Dir, err)
+	}
+	a.goRun(func() error { return w.Run(ctx) })
+	return func() extauthz.Policy { return w.Current() }, nil
+}
+
+// checker adapts the SpiceDB client to the decision's Authorizer.
+type checker struct{ c *authzmodel.Client }
+
+func (k checker) CheckInvoke(ctx context.Context, p principal.Principal, server, tool string) (bool, error) {
+	r, err := k.c.CheckInvoke(ctx, p, server, tool)
+	return r.Allowed, err
+}
