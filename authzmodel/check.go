@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	v1 "github.com/authzed/authzed-go/proto/authzed/api/v1"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -42,7 +43,15 @@ func (c *Client) CheckInvoke(ctx context.Context, p principal.Principal, server,
 	if named := c.groups.Load(); named != nil {
 		p.Groups = relevantGroups(p.Groups, *named)
 	}
-	return c.check(ctx, newCheckRequest(c.consistency.Load(), p, server, tool))
+	key, now := cacheKey(p, server, tool), time.Now()
+	if r, ok := c.cache.get(key, now); ok {
+		return r, nil
+	}
+	r, err := c.check(ctx, newCheckRequest(c.consistency.Load(), p, server, tool))
+	if err == nil && (r.Allowed || r.Reason == ReasonNoPermission) {
+		c.cache.put(key, r, now)
+	}
+	return r, err
 }
 
 func incomplete(p principal.Principal, server, tool string) string {

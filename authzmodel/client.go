@@ -35,6 +35,9 @@ type Options struct {
 	CAFile string
 	// CheckTimeout bounds a check whose context has no deadline; 2 s if zero.
 	CheckTimeout time.Duration
+	// CheckCacheTTL is how long a definite answer is reused
+	// (DefaultCheckCacheTTL if zero; negative disables the cache).
+	CheckCacheTTL time.Duration
 	// Logger receives schema writes and syncs; slog.Default() if nil.
 	Logger *slog.Logger
 }
@@ -52,6 +55,7 @@ type Client struct {
 	// groups are the groups the registry names (UseRegistry); nil until
 	// known, and then every claimed group is sent.
 	groups atomic.Pointer[map[string]struct{}]
+	cache  *checkCache
 }
 
 var (
@@ -76,7 +80,11 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spicedb client for %s: %w", opts.Endpoint, err)
 	}
-	c := &Client{api: api, log: opts.Logger, timeout: opts.CheckTimeout}
+	ttl := opts.CheckCacheTTL
+	if ttl == 0 {
+		ttl = DefaultCheckCacheTTL
+	}
+	c := &Client{api: api, log: opts.Logger, timeout: opts.CheckTimeout, cache: newCheckCache(ttl)}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -163,6 +171,8 @@ func (c *Client) observe(tok *v1.ZedToken) {
 	c.consistency.Store(&v1.Consistency{
 		Requirement: &v1.Consistency_AtLeastAsFresh{AtLeastAsFresh: tok},
 	})
+	// Answers from before the write may be what it changed.
+	c.cache.reset()
 }
 
 // UseRegistry tells the client which groups the registry names, so a check
