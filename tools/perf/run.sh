@@ -113,5 +113,11 @@ if [ -n "$ag_cmd" ]; then
 	pids+=($server_pid)
 	server_target=$ag_target server_metrics=$ag_metrics
 	row "ActionGate ext_authz"
+	if [ -n "$ag_metrics" ]; then
+		# A fast denial is no result: show what ActionGate decided.
+		echo
+		echo "ActionGate decisions during the run:"
+		curl -s "$ag_metrics" | grep '^actiongate_extauthz_decisions_total' | sed 's/^/    /'
+	fi
 	stop
 fi
