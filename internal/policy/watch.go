@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/actiongate/actiongate/internal/reloadmetrics"
 )
 
 // DefaultInterval is how often a Watcher reads its bundle directory.
@@ -44,7 +46,7 @@ type Watcher struct {
 	dir     string
 	opts    WatchOptions
 	log     *slog.Logger
-	metrics *watchMetrics
+	metrics *reloadmetrics.Metrics
 	cache   *Cache
 
 	current  atomic.Pointer[Engine]
@@ -77,10 +79,10 @@ func NewWatcher(ctx context.Context, dir string, opts WatchOptions) (*Watcher, e
 		return nil, err
 	}
 	if opts.Registerer != nil {
-		if w.metrics, err = newWatchMetrics(opts.Registerer); err != nil {
+		if w.metrics, err = reloadmetrics.New(opts.Registerer, "policy", "revision", "revision"); err != nil {
 			return nil, fmt.Errorf("policy metrics: %w", err)
 		}
-		w.metrics.serving(e.revision)
+		w.metrics.Serving(e.revision)
 	}
 	w.current.Store(e)
 	return w, nil
@@ -158,8 +160,8 @@ func (w *Watcher) reload(ctx context.Context, force bool) error {
 	w.lastErr.Store(nil)
 	w.current.Store(e)
 	w.reloads.Add(1)
-	w.metrics.result("ok")
-	w.metrics.serving(e.revision)
+	w.metrics.Result("ok")
+	w.metrics.Serving(e.revision)
 	w.log.Info("policy reloaded", "dir", w.dir, "revision", e.revision, "previous", prev.revision)
 	if w.opts.OnChange != nil {
 		w.opts.OnChange(e)
@@ -177,50 +179,8 @@ func (w *Watcher) fail(prev *Engine, key, revision string, err error, force bool
 	w.failed = key
 	w.failures.Add(1)
 	w.lastErr.Store(&err)
-	w.metrics.result("error")
+	w.metrics.Result("error")
 	w.log.Error("policy reload failed; still serving the previous revision",
 		"dir", w.dir, "serving", prev.revision, "rejected", revision, "error", err)
 	return err
-}
-
-// watchMetrics are the watcher's Prometheus collectors; a nil one is a no-op.
-type watchMetrics struct {
-	reloads *prometheus.CounterVec
-	info    *prometheus.GaugeVec
-}
-
-func newWatchMetrics(r prometheus.Registerer) (*watchMetrics, error) {
-	m := &watchMetrics{
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "actiongate_policy_reloads_total",
-			Help: "Policy reloads: result=ok when a new revision was swapped in, result=error when a load or compile failed and the previous revision was kept.",
-		}, []string{"result"}),
-		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "actiongate_policy_info",
-			Help: "Always 1, labelled with the policy bundle revision being served.",
-		}, []string{"revision"}),
-	}
-	if err := r.Register(m.reloads); err != nil {
-		return nil, err
-	}
-	if err := r.Register(m.info); err != nil {
-		r.Unregister(m.reloads)
-		return nil, err
-	}
-	m.reloads.WithLabelValues("ok")
-	m.reloads.WithLabelValues("error")
-	return m, nil
-}
-
-func (m *watchMetrics) result(r string) {
-	if m != nil {
-		m.reloads.WithLabelValues(r).Inc()
-	}
-}
-
-func (m *watchMetrics) serving(revision string) {
-	if m != nil {
-		m.info.Reset()
-		m.info.WithLabelValues(revision).Set(1)
-	}
 }

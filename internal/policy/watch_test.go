@@ -57,8 +57,14 @@ func TestWatcher_KeepsOldEngineOnBadChangeAndSwapsOnGood(t *testing.T) {
 	if _, ok := w.EngineFor("sha256:unknown"); ok {
 		t.Error("EngineFor(unknown) found an engine")
 	}
-	if ok, bad := testutil.ToFloat64(w.metrics.reloads.WithLabelValues("ok")), testutil.ToFloat64(w.metrics.reloads.WithLabelValues("error")); ok != 1 || bad != 1 {
-		t.Errorf("actiongate_policy_reloads_total ok=%v error=%v, want 1 and 1", ok, bad)
+	want := `
+# HELP actiongate_policy_reloads_total Reloads of the policy: result=ok when a new revision was swapped in, result=error when loading failed and the previous one was kept.
+# TYPE actiongate_policy_reloads_total counter
+actiongate_policy_reloads_total{result="error"} 1
+actiongate_policy_reloads_total{result="ok"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "actiongate_policy_reloads_total"); err != nil {
+		t.Error(err)
 	}
 	if n, err := testutil.GatherAndCount(reg, "actiongate_policy_info"); err != nil || n != 1 {
 		t.Errorf("actiongate_policy_info series = %d, %v", n, err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/actiongate/actiongate/internal/reloadmetrics"
 )
 
 // Defaults for WatchOptions.
@@ -47,7 +49,7 @@ type Watcher struct {
 	dir     string
 	opts    WatchOptions
 	log     *slog.Logger
-	metrics *watchMetrics
+	metrics *reloadmetrics.Metrics
 
 	current  atomic.Pointer[Registry]
 	lastErr  atomic.Pointer[error]
@@ -83,10 +85,10 @@ func NewWatcher(dir string, opts WatchOptions) (*Watcher, error) {
 		return nil, err
 	}
 	if opts.Registerer != nil {
-		if w.metrics, err = newWatchMetrics(opts.Registerer); err != nil {
+		if w.metrics, err = reloadmetrics.New(opts.Registerer, "registry", "version", "version"); err != nil {
 			return nil, fmt.Errorf("registry metrics: %w", err)
 		}
-		w.metrics.serving(reg.Version)
+		w.metrics.Serving(reg.Version.String())
 	}
 	w.current.Store(reg)
 	w.fingerprint, w.lastFull = fp, time.Now()
@@ -165,7 +167,7 @@ func (w *Watcher) reloadLocked(fp string) error {
 	if err != nil {
 		w.failures.Add(1)
 		w.lastErr.Store(&err)
-		w.metrics.result("error")
+		w.metrics.Result("error")
 		w.log.Error("registry reload failed; still serving the previous version",
 			"dir", w.dir, "serving", prev.Version.String(), "error", err)
 		return err
@@ -176,8 +178,8 @@ func (w *Watcher) reloadLocked(fp string) error {
 	}
 	w.current.Store(reg)
 	w.reloads.Add(1)
-	w.metrics.result("ok")
-	w.metrics.serving(reg.Version)
+	w.metrics.Result("ok")
+	w.metrics.Serving(reg.Version.String())
 	w.log.Info("registry reloaded", "dir", w.dir, "version", reg.Version.String(), "previous", prev.Version.String(),
 		"servers", len(reg.Servers), "agents", len(reg.Agents), "tenants", len(reg.Tenants))
 	w.subMu.Lock()
@@ -203,47 +205,4 @@ func fingerprint(dir string) string {
 		fmt.Fprintf(h, "%d:%s %d %d %d\n", len(e.rel), e.rel, e.info.Size(), e.info.ModTime().UnixNano(), e.info.Mode())
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// watchMetrics are the watcher's Prometheus collectors; a nil one is a no-op.
-type watchMetrics struct {
-	reloads *prometheus.CounterVec
-	info    *prometheus.GaugeVec
-}
-
-func newWatchMetrics(r prometheus.Registerer) (*watchMetrics, error) {
-	m := &watchMetrics{
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "actiongate_registry_reloads_total",
-			Help: "Registry reloads: result=ok when a new version was swapped in, result=error when a load failed and the previous version was kept.",
-		}, []string{"result"}),
-		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "actiongate_registry_info",
-			Help: "Always 1, labelled with the version of the registry being served.",
-		}, []string{"version"}),
-	}
-	if err := r.Register(m.reloads); err != nil {
-		return nil, err
-	}
-	if err := r.Register(m.info); err != nil {
-		r.Unregister(m.reloads)
-		return nil, err
-	}
-	// Both series exist from the start, so rate() and alerts see zeros.
-	m.reloads.WithLabelValues("ok")
-	m.reloads.WithLabelValues("error")
-	return m, nil
-}
-
-func (m *watchMetrics) result(r string) {
-	if m != nil {
-		m.reloads.WithLabelValues(r).Inc()
-	}
-}
-
-func (m *watchMetrics) serving(v Version) {
-	if m != nil {
-		m.info.Reset()
-		m.info.WithLabelValues(v.String()).Set(1)
-	}
 }
