@@ -168,3 +168,21 @@ func BenchmarkDecide_ToolCall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecide_CacheHit is the steady state of an agent repeating a
+// call: token cache hit (here: a map), SpiceDB answer cache (a map), and
+// the policy result memoized for the second.
+func BenchmarkDecide_CacheHit(b *testing.B) {
+	reg := exampleRegistry(b)
+	deps := Deps{Auth: tokens{"bob": bob}, Authz: grants{"trader-bob|trade-executor|northwind|trading/get_quote": true},
+		Policy: policy.NewMemo(defaultPolicy(b))}
+	in := Input{DecisionID: "d", Registry: reg, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+		Now:     time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
+		Request: post(call("get_quote", `{"symbol":"ACME"}`))}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Decide(context.Background(), in, deps).Decision.Allowed() {
+			b.Fatal("denied")
+		}
+	}
+}

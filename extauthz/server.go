@@ -142,9 +142,12 @@ func (s *Server) input(req *authv3.CheckRequest) Input {
 			Method: h.GetMethod(), Headers: headers, Body: body,
 			BodyTruncated: headers["x-envoy-auth-partial-body"] == "true",
 		},
-		Bearer:       bearer,
-		TaskHeader:   headers[HeaderTask],
-		Now:          s.opts.Clock().UTC(),
+		Bearer:     bearer,
+		TaskHeader: headers[HeaderTask],
+		// Decisions are timed to the second: the policy sees, and replay
+		// records, exactly this instant (and identical calls within it
+		// share one policy evaluation).
+		Now:          s.opts.Clock().UTC().Truncate(time.Second),
 		MaxBodyBytes: s.opts.MaxBodyBytes,
 	}
 }

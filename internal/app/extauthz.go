@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 
 	"github.com/actiongate/actiongate/authzmodel"
 	"github.com/actiongate/actiongate/extauthz"
@@ -90,15 +91,20 @@ func (a *App) startPolicy(ctx context.Context) (func() extauthz.Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy: shipped default: %w", err)
 		}
-		return func() extauthz.Policy { return e }, nil
+		m := policy.NewMemo(e)
+		return func() extauthz.Policy { return m }, nil
 	}
+	// Each revision gets its own memo: results never cross revisions.
+	var current atomic.Pointer[policy.Memo]
 	w, err := policy.NewWatcher(ctx, a.cfg.Policy.Dir, policy.WatchOptions{Interval: a.cfg.Policy.PollInterval,
-		Logger: a.log.With("component", "policy"), Registerer: a.metrics})
+		Logger: a.log.With("component", "policy"), Registerer: a.metrics,
+		OnChange: func(e *policy.Engine) { current.Store(policy.NewMemo(e)) }})
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", a.cfg.Policy.Dir, err)
 	}
+	current.CompareAndSwap(nil, policy.NewMemo(w.Current()))
 	a.goRun(func() error { return w.Run(ctx) })
-	return func() extauthz.Policy { return w.Current() }, nil
+	return func() extauthz.Policy { return current.Load() }, nil
 }
 
 // checker adapts the SpiceDB client to the decision's Authorizer.
