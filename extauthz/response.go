@@ -140,6 +140,11 @@ func metadata(d decision.Decision, r Result) *structpb.Struct {
 		decision.MetaMethod:     structpb.NewStringValue(d.Method),
 		decision.MetaTool:       structpb.NewStringValue(d.Tool),
 		decision.MetaRegistry:   structpb.NewStringValue(d.RegistryVersion),
+		decision.MetaPolicy:     structpb.NewStringValue(d.PolicyRevision),
+		decision.MetaUser:       structpb.NewStringValue(d.Principal.User),
+		decision.MetaAgent:      structpb.NewStringValue(d.Principal.Agent),
+		decision.MetaTenant:     structpb.NewStringValue(d.Principal.Tenant),
+		decision.MetaTask:       structpb.NewStringValue(d.Principal.Task),
 		"outcome":               structpb.NewStringValue(string(d.Outcome)),
 		"reason":                structpb.NewStringValue(string(d.Reason)),
 	}

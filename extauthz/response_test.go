@@ -10,6 +10,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/principal"
 )
 
 type rpcBody struct {
@@ -121,7 +122,8 @@ func TestRespond_NoTokenNoErrorCode(t *testing.T) {
 
 func TestRespond_Allow(t *testing.T) {
 	res := Respond(Result{
-		Decision:  decision.Decision{ID: "d-1", Outcome: decision.Allow, Reason: decision.ReasonAllowed, Server: "ehr", Tool: "read_chart"},
+		Decision: decision.Decision{ID: "d-1", Outcome: decision.Allow, Reason: decision.ReasonAllowed, Server: "ehr", Tool: "read_chart",
+			Principal: principal.Principal{User: "dr-alice", Agent: "note-summarizer", Tenant: "st-marys"}, PolicyRevision: "sha256:p"},
 		RequestID: json.RawMessage(`7`),
 	}, testMeta)
 	if res.GetStatus().GetCode() != 0 {
@@ -136,7 +138,9 @@ func TestRespond_Allow(t *testing.T) {
 		t.Errorf("headers_to_remove %v: the agent's credential must not pass upstream", ok.GetHeadersToRemove())
 	}
 	md := res.GetDynamicMetadata().GetFields()
-	if md[decision.MetaTool].GetStringValue() != "read_chart" || md[decision.MetaRequestID].GetStringValue() != "7" {
+	if md[decision.MetaTool].GetStringValue() != "read_chart" || md[decision.MetaRequestID].GetStringValue() != "7" ||
+		md[decision.MetaUser].GetStringValue() != "dr-alice" || md[decision.MetaAgent].GetStringValue() != "note-summarizer" ||
+		md[decision.MetaTenant].GetStringValue() != "st-marys" || md[decision.MetaPolicy].GetStringValue() != "sha256:p" {
 		t.Errorf("metadata %v", md)
 	}
 }
