@@ -71,6 +71,8 @@ func TestDelegatedAuthorization(t *testing.T) {
 		{"tier-1 write waits for approval", alice, "ehr", "write_summary", map[string]any{"patient_id": "p-1001", "summary": "stable"}, "approval_required"},
 		{"trade within limits", bob, "trading", "place_trade", map[string]any{"symbol": "ACME", "side": "buy", "quantity": 10, "account": "ACC-1"}, ""},
 		{"trade over the limit", bob, "trading", "place_trade", map[string]any{"symbol": "ACME", "side": "buy", "quantity": 100000, "account": "ACC-1"}, "approval_required"},
+		{"argument outside the pinned schema", bob, "trading", "place_trade", map[string]any{"symbol": "ACME", "side": "hold", "quantity": 1, "account": "ACC-1"}, "invalid_arguments"},
+		{"undeclared extra argument", alice, "ehr", "read_chart", map[string]any{"patient_id": "p-1001", "forward_to": "attacker@evil.example"}, "invalid_arguments"},
 		{"restricted instrument", bob, "trading", "place_trade", map[string]any{"symbol": "RSTR", "side": "buy", "quantity": 1, "account": "ACC-1"}, "policy_denied"},
 	}
 	for _, tc := range tests {

@@ -31,6 +31,8 @@ type Input struct {
 	Request mcp.HTTPRequest
 	// Bearer is the raw token from the Authorization header ("" if none).
 	Bearer string
+	// Schemas are the compiled input schemas of Registry's version.
+	Schemas *Schemas
 	// TaskHeader is the task id a client sent, recorded, never trusted.
 	TaskHeader   string
 	Now          time.Time
@@ -157,6 +159,12 @@ func authorize(ctx context.Context, d decision.Decision, in Input, srv *registry
 	}
 	if !agent.MayUse(srv.ID, tool.Name) {
 		return deny(d, decision.ReasonOutOfScope, fmt.Sprintf("agent %q does not declare %s/%s", agent.ID, srv.ID, tool.Name), id)
+	}
+	if in.Schemas == nil {
+		return deny(d, decision.ReasonInternal, "no compiled input schemas", id)
+	}
+	if detail, ok := in.Schemas.validate(srv.ID, tool.Name, msg.Arguments); !ok {
+		return deny(d, decision.ReasonInvalidArguments, detail, id)
 	}
 	if deps.Authz == nil {
 		return deny(d, decision.ReasonInternal, "no authorization service", id)

@@ -79,6 +79,10 @@ func call(tool, args string) string {
 
 func TestDecide(t *testing.T) {
 	reg, pol := exampleRegistry(t), defaultPolicy(t)
+	schemas, err := CompileSchemas(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tk := tokens{
 		"alice": alice, "bob": bob, "mallory": mallory,
 		"alice-northwind": principal.Principal{User: "dr-alice", Agent: "note-summarizer", Tenant: "northwind"},
@@ -118,17 +122,20 @@ func TestDecide(t *testing.T) {
 		{"agent lacks the tool", "ehr", "alice-via-inbox", post(call("read_chart", `{}`)), g, decision.ReasonOutOfScope, decision.Deny},
 		{"group approval", "mail", "staff", post(call("read_inbox", `{}`)), g, decision.ReasonAllowed, decision.Allow},
 		{"unregistered tool", "ehr", "alice", post(call("export_all", `{}`)), g, decision.ReasonUnknownTool, decision.Deny},
-		{"spicedb says no", "ehr", "alice", post(call("read_chart", `{}`)), grants{}, decision.ReasonNotPermitted, decision.Deny},
-		{"spicedb down", "ehr", "alice", post(call("read_chart", `{}`)), grants(nil), decision.ReasonInternal, decision.Deny},
+		{"spicedb says no", "ehr", "alice", post(call("read_chart", `{"patient_id":"p-1"}`)), grants{}, decision.ReasonNotPermitted, decision.Deny},
+		{"spicedb down", "ehr", "alice", post(call("read_chart", `{"patient_id":"p-1"}`)), grants(nil), decision.ReasonInternal, decision.Deny},
 		{"tier 1 write needs approval", "ehr", "alice", post(call("write_summary", `{"patient_id":"p-1","summary":"ok"}`)), g, decision.ReasonApprovalRequired, decision.ApprovalRequired},
 		{"small trade", "trading", "bob", post(call("place_trade", `{"symbol":"ACME","side":"buy","quantity":10,"account":"ACC-1"}`)), g, decision.ReasonAllowed, decision.Allow},
 		{"large trade", "trading", "bob", post(call("place_trade", `{"symbol":"ACME","side":"buy","quantity":100000,"account":"ACC-1"}`)), g, decision.ReasonApprovalRequired, decision.ApprovalRequired},
+		{"argument violates the pinned schema", "trading", "bob", post(call("place_trade", `{"symbol":"ACME","side":"hold","quantity":10,"account":"ACC-1"}`)), g, decision.ReasonInvalidArguments, decision.Deny},
+		{"undeclared extra argument", "ehr", "alice", post(call("read_chart", `{"patient_id":"p-1","bcc":"attacker@evil.example"}`)), g, decision.ReasonInvalidArguments, decision.Deny},
+		{"missing required argument", "ehr", "alice", post(call("read_chart", `{}`)), g, decision.ReasonInvalidArguments, decision.Deny},
 		{"restricted instrument", "trading", "bob", post(call("place_trade", `{"symbol":"RSTR","side":"buy","quantity":1,"account":"ACC-1"}`)), g, decision.ReasonPolicyDenied, decision.Deny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			in := Input{DecisionID: "d1", Registry: reg, ServerID: tc.server, Request: tc.req, Bearer: tc.token,
+			in := Input{DecisionID: "d1", Registry: reg, Schemas: schemas, ServerID: tc.server, Request: tc.req, Bearer: tc.token,
 				Now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), MaxBodyBytes: 1 << 20}
 			got := Decide(context.Background(), in, Deps{Auth: tk, Authz: tc.authz, Policy: pol})
 			d := got.Decision
@@ -140,6 +147,9 @@ func TestDecide(t *testing.T) {
 			}
 			if tc.reason == decision.ReasonAllowed && d.Method == "tools/call" && d.PolicyRevision != pol.Revision() {
 				t.Errorf("policy revision %q not recorded", d.PolicyRevision)
+			}
+			if tc.reason == decision.ReasonInvalidArguments && !strings.Contains(d.Detail, "arguments") {
+				t.Errorf("detail %q must name the failing field", d.Detail)
 			}
 			if strings.Contains(d.Detail, tc.token) && tc.token != "" && len(tc.token) > 8 {
 				t.Errorf("detail %q repeats the token", d.Detail)
@@ -158,7 +168,8 @@ func TestDecide_NotReadyDenies(t *testing.T) {
 func BenchmarkDecide_ToolCall(b *testing.B) {
 	reg, pol := exampleRegistry(b), defaultPolicy(b)
 	deps := Deps{Auth: tokens{"bob": bob}, Authz: grants{"trader-bob|trade-executor|northwind|trading/get_quote": true}, Policy: pol}
-	in := Input{DecisionID: "d", Registry: reg, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+	schemas, _ := CompileSchemas(reg)
+	in := Input{DecisionID: "d", Registry: reg, Schemas: schemas, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
 		Now:     time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
 		Request: post(call("get_quote", `{"symbol":"ACME"}`))}
 	b.ReportAllocs()
@@ -176,7 +187,8 @@ func BenchmarkDecide_CacheHit(b *testing.B) {
 	reg := exampleRegistry(b)
 	deps := Deps{Auth: tokens{"bob": bob}, Authz: grants{"trader-bob|trade-executor|northwind|trading/get_quote": true},
 		Policy: policy.NewMemo(defaultPolicy(b))}
-	in := Input{DecisionID: "d", Registry: reg, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+	schemas, _ := CompileSchemas(reg)
+	in := Input{DecisionID: "d", Registry: reg, Schemas: schemas, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
 		Now:     time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC),
 		Request: post(call("get_quote", `{"symbol":"ACME"}`))}
 	b.ReportAllocs()

@@ -51,6 +51,7 @@ var denials = map[decision.Reason]denial{
 	decision.ReasonUserNotApproved:    {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "This agent is not approved to act for this user"},
 	decision.ReasonTenantMismatch:     {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "This agent may not act in this tenant"},
 	decision.ReasonOutOfScope:         {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Tool outside this agent's declared scope"},
+	decision.ReasonInvalidArguments:   {http.StatusOK, mcp.CodeInvalidParams, true, rpcError, "Invalid tool arguments"},
 	decision.ReasonNotPermitted:       {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Not permitted: this user, through this agent, may not use this tool"},
 	decision.ReasonPolicyDenied:       {http.StatusOK, mcp.CodePolicyDenied, true, toolError, "Blocked by gateway policy"},
 	decision.ReasonApprovalRequired:   {http.StatusOK, mcp.CodePolicyDenied, true, toolError, "Human approval required before this call can run"},

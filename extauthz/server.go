@@ -35,6 +35,7 @@ type Options struct {
 	Policy       func() Policy
 	Auth         Authenticator
 	Authz        Authorizer
+	Schemas      *SchemaCache
 	Metadata     MetadataOptions
 	MaxBodyBytes int
 	Clock        func() time.Time
@@ -134,7 +135,12 @@ func (s *Server) input(req *authv3.CheckRequest) Input {
 	if s.opts.Registry != nil {
 		reg = s.opts.Registry()
 	}
+	var schemas *Schemas
+	if reg != nil && s.opts.Schemas != nil {
+		schemas = s.opts.Schemas.For(reg)
+	}
 	return Input{
+		Schemas:    schemas,
 		DecisionID: newDecisionID(),
 		Registry:   reg,
 		ServerID:   attrs.GetContextExtensions()[ContextServerID],

@@ -21,7 +21,7 @@ func startServer(t *testing.T, reg func() *registry.Registry) (authv3.Authorizat
 	pol := defaultPolicy(t)
 	s := New(Options{Registry: reg, Metrics: prometheus.NewRegistry(), Auth: tokens{"alice": alice},
 		Authz:  grants{"dr-alice|note-summarizer|st-marys|ehr/read_chart": true},
-		Policy: func() Policy { return pol }, Metadata: testMeta})
+		Policy: func() Policy { return pol }, Metadata: testMeta, Schemas: &SchemaCache{}})
 	g := grpc.NewServer()
 	s.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,7 +65,7 @@ func checkRequest(server, body string, partial bool) *authv3.CheckRequest {
 func TestServer_Check(t *testing.T) {
 	reg := exampleRegistry(t)
 	client, s := startServer(t, func() *registry.Registry { return reg })
-	call := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_chart","arguments":{}}}`
+	call := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"read_chart","arguments":{"patient_id":"p-1"}}}`
 	tests := []struct {
 		name    string
 		req     *authv3.CheckRequest

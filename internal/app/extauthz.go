@@ -37,8 +37,17 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	schemas := &extauthz.SchemaCache{}
+	if err := schemas.Update(a.Watcher.Current()); err != nil {
+		return fmt.Errorf("tool input schemas: %w", err)
+	}
+	a.Watcher.Subscribe(func(r *registry.Registry) {
+		if err := schemas.Update(r); err != nil {
+			a.log.Error("tool input schemas: some did not compile; calls to those tools are denied", "error", err)
+		}
+	})
 	s := extauthz.New(extauthz.Options{
-		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz},
+		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz}, Schemas: schemas,
 		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
 		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,
 	})

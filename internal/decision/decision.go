@@ -55,6 +55,9 @@ const (
 	ReasonTenantMismatch Reason = "tenant_mismatch"
 	// ReasonOutOfScope: the agent's declared scope does not include the tool.
 	ReasonOutOfScope Reason = "tool_out_of_agent_scope"
+	// ReasonInvalidArguments: tools/call arguments violate the tool's input
+	// schema as pinned in the registry (unknown properties included).
+	ReasonInvalidArguments Reason = "invalid_arguments"
 	// ReasonNotPermitted: SpiceDB says user ∩ agent ∩ tenant may not invoke
 	// the tool.
 	ReasonNotPermitted Reason = "not_permitted"
