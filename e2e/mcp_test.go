@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -340,5 +341,30 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	}
 	if resp, err := http.Get(base + "shadow"); err != nil || resp.StatusCode != 404 {
 		t.Fatalf("metadata for an unregistered server: %v %v, want 404", resp, err)
+	}
+}
+
+// TestToolsListFiltered: an agent sees exactly the registered tools it may
+// use whose upstream definition matches the registry — over JSON (ehr) and
+// SSE (trading) responses — and never a tool the registry does not list.
+func TestToolsListFiltered(t *testing.T) {
+	tests := []struct {
+		server string
+		want   []string
+	}{
+		{"ehr", []string{"read_chart", "write_summary"}},
+		{"trading", []string{"get_quote", "list_positions", "place_trade"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.server, func(t *testing.T) {
+			got := toolNames(t, connect(t, tc.server))
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("tools/list = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if names := toolNames(t, connect(t, "everything")); contains(names, "get-env") {
+		t.Fatalf("tools/list of the reference server shows get-env, which the registry does not list: %v", names)
 	}
 }

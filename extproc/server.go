@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/registry"
 )
 
 // DefaultMaxBodyBytes matches the listener's per_connection_buffer_limit:
@@ -38,6 +39,9 @@ type Options struct {
 	MaxSSEEventBytes int // default mcp.DefaultMaxSSEEvent
 	// Registerer receives the server's metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
+	// Registry, when set, enables tools/list filtering: only tools the
+	// acting agent may use and whose definition matches the registry's.
+	Registry func() *registry.Registry
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -67,7 +71,10 @@ func New(opts Options) *Server {
 		problem:        func(reason string) { m.errors.WithLabelValues(reason).Inc() },
 		transformJSON:  identityJSON,
 		transformEvent: identityEvent,
+		registry:       opts.Registry,
 	}
+	s.env.transformJSON = toolsListFilter(&s.env)
+	s.env.transformEvent = toolsListEventFilter(&s.env)
 	return s
 }
 

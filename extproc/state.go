@@ -11,6 +11,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/registry"
 )
 
 // authzNamespace is where ext_authz leaves its decision in Envoy dynamic
@@ -27,6 +28,8 @@ type exchange struct {
 	RPCID  json.RawMessage
 	Method string
 	Tool   string
+	// Who the call is for and through (from ext_authz's verified token).
+	User, Agent, Tenant string
 
 	HTTPMethod      string
 	Path            string
@@ -83,6 +86,9 @@ type env struct {
 	// problem counts a handled problem by reason; never nil.
 	problem func(reason string)
 
+	// registry returns the current registry (tools/list filtering); nil
+	// disables filtering.
+	registry       func() *registry.Registry
 	transformJSON  jsonTransform
 	transformEvent eventTransform
 }
@@ -109,6 +115,9 @@ func (x *exchange) readAuthzMetadata(md *corev3.Metadata) {
 	}
 	if x.RPCID == nil {
 		x.RPCID = rawIDFromMetadata(fields[decision.MetaRequestID])
+	}
+	if x.Agent == "" {
+		x.User, x.Agent, x.Tenant = str(decision.MetaUser), str(decision.MetaAgent), str(decision.MetaTenant)
 	}
 }
 

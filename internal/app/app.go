@@ -62,7 +62,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 func (a *App) start(ctx context.Context) error {
 	cfg := a.cfg
-	if cfg.Runs(ServiceXDS) || cfg.Runs(ServiceExtAuthz) || cfg.Runs(ServiceMeta) {
+	if cfg.Runs(ServiceXDS) || cfg.Runs(ServiceExtAuthz) || cfg.Runs(ServiceMeta) ||
+		(cfg.Runs(ServiceExtProc) && cfg.Registry.Dir != "") {
 		w, err := registry.NewWatcher(cfg.Registry.Dir, registry.WatchOptions{
 			Interval: cfg.Registry.PollInterval, Logger: a.log, Registerer: a.metrics})
 		if err != nil {
@@ -77,7 +78,11 @@ func (a *App) start(ctx context.Context) error {
 		}
 	}
 	if cfg.Runs(ServiceExtProc) {
-		s := extproc.New(extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics})
+		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics}
+		if a.Watcher != nil {
+			eo.Registry = a.Watcher.Current
+		}
+		s := extproc.New(eo)
 		if err := a.serveGRPC(ServiceExtProc, cfg.ExtProc.Listen, s.Register); err != nil {
 			return err
 		}
