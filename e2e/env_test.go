@@ -17,9 +17,11 @@ import (
 	"time"
 
 	"github.com/actiongate/actiongate/envoy/standin"
+	"github.com/actiongate/actiongate/internal/app"
 	"github.com/actiongate/actiongate/internal/demo"
 	"github.com/actiongate/actiongate/internal/devenv"
 	"github.com/actiongate/actiongate/internal/devidp"
+	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/internal/stack"
 )
@@ -102,7 +104,10 @@ func setUp(ctx context.Context) (*environment, error) {
 			o.Agents = append(o.Agents, devidp.Agent{ClientID: "rogue-agent", ClientSecret: devidp.DevSecret("rogue-agent")})
 		},
 		ExtraIssuers: []string{e.shortIdP.Issuer},
-		Logger:       log, Progress: e.logs,
+		// Only get-annotated-message is limited, so no other test competes
+		// for its bucket.
+		RateLimits: &app.RateLimitConfig{Tools: map[string]ratelimit.Rate{"everything/get-annotated-message": {PerMinute: 2}}},
+		Logger:     log, Progress: e.logs,
 	})
 	return e, err
 }
@@ -190,6 +195,11 @@ spec:
       risk: low
       annotations: {readOnlyHint: true}
       inputSchema: {type: object, properties: {a: {type: number}, b: {type: number}}, required: [a, b]}
+    - name: get-annotated-message
+      description: Returns a message with annotations
+      risk: low
+      annotations: {readOnlyHint: true}
+      inputSchema: {type: object}
 ` + extra
 }
 

@@ -201,3 +201,27 @@ func flip(s string) string {
 	}
 	return string(b)
 }
+
+// TestRateLimited: the tool's shared bucket (2 per minute, in Redis) runs
+// out and the gateway answers rate_limited with when to retry; the call
+// never reaches the upstream.
+func TestRateLimited(t *testing.T) {
+	cs := connect(t, "everything")
+	for i := 0; i < 4; i++ {
+		_, err := cs.CallTool(context.Background(), &mcpsdk.CallToolParams{Name: "get-annotated-message",
+			Arguments: map[string]any{"messageType": "success"}})
+		var rpcErr *jsonrpc.Error
+		if errors.As(err, &rpcErr) {
+			var data mcp.ErrorData
+			_ = json.Unmarshal(rpcErr.Data, &data)
+			if data.Reason != "rate_limited" || !strings.Contains(data.Detail, "tool limit reached; retry after") {
+				t.Fatalf("call %d: denial %s, want rate_limited naming the tool bucket", i, rpcErr.Data)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	t.Fatal("4 calls within a second passed a 2-per-minute limit")
+}

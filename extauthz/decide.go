@@ -16,6 +16,7 @@ import (
 	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/principal"
+	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
@@ -50,11 +51,17 @@ type Authorizer interface {
 	CheckInvoke(ctx context.Context, p principal.Principal, server, tool string) (bool, error)
 }
 
+// Limiter takes a token from every bucket of a call, or none.
+type Limiter interface {
+	Allow(ctx context.Context, p principal.Principal, server, tool string) (ratelimit.Result, error)
+}
+
 // Deps are the decision's collaborators. Each is consulted at most once.
 type Deps struct {
 	Auth   Authenticator
 	Authz  Authorizer
 	Policy Policy
+	Limits Limiter // nil: no rate limits
 }
 
 // Result is the decision and what the response mapping needs to shape it
@@ -177,7 +184,20 @@ func authorize(ctx context.Context, d decision.Decision, in Input, srv *registry
 		return deny(d, decision.ReasonNotPermitted, fmt.Sprintf("user %q through agent %q in tenant %q may not invoke %s/%s",
 			p.User, p.Agent, p.Tenant, srv.ID, tool.Name), id)
 	}
-	return evaluatePolicy(ctx, d, in, policyFacts{agent: agent, server: srv, tool: tool, msg: msg}, deps.Policy, id)
+	r := evaluatePolicy(ctx, d, in, policyFacts{agent: agent, server: srv, tool: tool, msg: msg}, deps.Policy, id)
+	if !r.Decision.Allowed() || deps.Limits == nil {
+		return r
+	}
+	// Last: only a call that would run takes a token.
+	lim, err := deps.Limits.Allow(ctx, p, srv.ID, tool.Name)
+	switch {
+	case err != nil:
+		return deny(r.Decision, decision.ReasonInternal, "the rate-limit store did not answer", id)
+	case !lim.Allowed:
+		secs := int((lim.RetryAfter + time.Second - 1) / time.Second)
+		return deny(r.Decision, decision.ReasonRateLimited, fmt.Sprintf("%s limit reached; retry after %ds", lim.Scope, secs), id)
+	}
+	return r
 }
 
 // checkRegistry: the agent is registered, the tenant exists and is one the

@@ -53,6 +53,7 @@ var denials = map[decision.Reason]denial{
 	decision.ReasonOutOfScope:         {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Tool outside this agent's declared scope"},
 	decision.ReasonInvalidArguments:   {http.StatusOK, mcp.CodeInvalidParams, true, rpcError, "Invalid tool arguments"},
 	decision.ReasonNotPermitted:       {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Not permitted: this user, through this agent, may not use this tool"},
+	decision.ReasonRateLimited:        {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Rate limit reached; retry later"},
 	decision.ReasonPolicyDenied:       {http.StatusOK, mcp.CodePolicyDenied, true, toolError, "Blocked by gateway policy"},
 	decision.ReasonApprovalRequired:   {http.StatusOK, mcp.CodePolicyDenied, true, toolError, "Human approval required before this call can run"},
 	decision.ReasonInternal:           {http.StatusServiceUnavailable, mcp.CodeGatewayError, true, rpcError, "The gateway could not decide; the call was not made"},

@@ -47,6 +47,8 @@ func TestRespond_EveryReason(t *testing.T) {
 		{decision.ReasonTenantMismatch, http.StatusOK, mcp.CodePolicyDenied, true},
 		{decision.ReasonOutOfScope, http.StatusOK, mcp.CodePolicyDenied, true},
 		{decision.ReasonNotPermitted, http.StatusOK, mcp.CodePolicyDenied, true},
+		{decision.ReasonInvalidArguments, http.StatusOK, mcp.CodeInvalidParams, true},
+		{decision.ReasonRateLimited, http.StatusOK, mcp.CodePolicyDenied, true},
 		{decision.ReasonPolicyDenied, http.StatusOK, 0, true},
 		{decision.ReasonApprovalRequired, http.StatusOK, 0, true},
 		{decision.ReasonInternal, http.StatusServiceUnavailable, mcp.CodeGatewayError, true},

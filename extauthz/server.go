@@ -36,6 +36,7 @@ type Options struct {
 	Auth         Authenticator
 	Authz        Authorizer
 	Schemas      *SchemaCache
+	Limits       Limiter
 	Metadata     MetadataOptions
 	MaxBodyBytes int
 	Clock        func() time.Time
@@ -108,7 +109,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 }
 
 func (s *Server) deps() Deps {
-	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz}
+	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz, Limits: s.opts.Limits}
 	if s.opts.Policy != nil {
 		if p := s.opts.Policy(); p != nil {
 			d.Policy = p

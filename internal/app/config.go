@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/actiongate/actiongate/internal/ratelimit"
 )
 
 // Service names accepted in Config.Services.
@@ -42,7 +44,9 @@ type Config struct {
 	Identity IdentityConfig `yaml:"identity"`
 	SpiceDB  SpiceDBConfig  `yaml:"spicedb"`
 	Policy   PolicyConfig   `yaml:"policy"`
-	Log      LogConfig      `yaml:"log"`
+	// RateLimits are shared token buckets in Redis; no redis, no limits.
+	RateLimits RateLimitConfig `yaml:"rateLimits"`
+	Log        LogConfig       `yaml:"log"`
 	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
 	// ext_authz parsing, ext_proc).
 	MaxRequestBytes int `yaml:"maxRequestBytes"`
@@ -105,6 +109,20 @@ type SpiceDBConfig struct {
 	// SyncRelationships: this process writes the registry's relationships
 	// (one writer per deployment; other replicas only check).
 	SyncRelationships bool `yaml:"syncRelationships"`
+}
+
+// RateLimitConfig: per-minute buckets per scope, and per-tool overrides
+// keyed "<server>/<tool>". failOpen lets calls through when Redis is down
+// (default: they are denied).
+type RateLimitConfig struct {
+	Redis    string                    `yaml:"redis"`
+	FailOpen bool                      `yaml:"failOpen"`
+	Tenant   ratelimit.Rate            `yaml:"tenant"`
+	User     ratelimit.Rate            `yaml:"user"`
+	Agent    ratelimit.Rate            `yaml:"agent"`
+	Server   ratelimit.Rate            `yaml:"server"`
+	Tool     ratelimit.Rate            `yaml:"tool"`
+	Tools    map[string]ratelimit.Rate `yaml:"tools"`
 }
 
 // PolicyConfig selects the OPA bundle; an empty Dir is the shipped default.

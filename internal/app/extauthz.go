@@ -11,6 +11,7 @@ import (
 	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/policy"
 	"github.com/actiongate/actiongate/internal/principal"
+	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
@@ -46,7 +47,14 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 			a.log.Error("tool input schemas: some did not compile; calls to those tools are denied", "error", err)
 		}
 	})
-	s := extauthz.New(extauthz.Options{
+	var limits extauthz.Limiter
+	if rl := cfg.RateLimits; rl.Redis != "" {
+		l := ratelimit.New(rl.Redis, ratelimit.Config{Tenant: rl.Tenant, User: rl.User, Agent: rl.Agent,
+			Server: rl.Server, Tool: rl.Tool, Tools: rl.Tools, FailOpen: rl.FailOpen})
+		a.closers = append(a.closers, func() { _ = l.Close() })
+		limits = l
+	}
+	s := extauthz.New(extauthz.Options{Limits: limits,
 		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz}, Schemas: schemas,
 		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
 		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,

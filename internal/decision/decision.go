@@ -61,6 +61,9 @@ const (
 	// ReasonNotPermitted: SpiceDB says user ∩ agent ∩ tenant may not invoke
 	// the tool.
 	ReasonNotPermitted Reason = "not_permitted"
+	// ReasonRateLimited: a token bucket (tenant, user, agent, server or
+	// tool) is empty; the detail says which and when to retry.
+	ReasonRateLimited Reason = "rate_limited"
 	// ReasonPolicyDenied: OPA policy denied the call.
 	ReasonPolicyDenied Reason = "policy_denied"
 	// ReasonApprovalRequired: policy requires a human approval first.

@@ -38,6 +38,8 @@ type Options struct {
 	IdP func(*devidp.Options)
 	// ExtraIssuers are further OpenID Providers the gateway trusts.
 	ExtraIssuers []string
+	// RateLimits, if set, are enforced with a redis-server the stack starts.
+	RateLimits *app.RateLimitConfig
 	// RegistryPoll is how often the registry directory is checked.
 	RegistryPoll time.Duration
 
@@ -100,6 +102,16 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 	cfg.Identity.Audiences = []string{devidp.DefaultAudience}
 	cfg.Identity.ClockSkew = time.Second // one clock: the IdP runs beside us
 	cfg.SpiceDB.Endpoint, cfg.SpiceDB.PresharedKey = s.SpiceDB.Endpoint, s.SpiceDB.PresharedKey
+	if o.RateLimits != nil {
+		fmt.Fprintln(o.Progress, "starting redis-server for shared rate limits")
+		r, err := devenv.StartRedis(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+		s.stops = append(s.stops, r.Stop)
+		cfg.RateLimits = *o.RateLimits
+		cfg.RateLimits.Redis = r.Addr
+	}
 	if o.RegistryPoll > 0 {
 		cfg.Registry.PollInterval = o.RegistryPoll
 	}
