@@ -26,6 +26,7 @@ func Commands() map[string]Command {
 		"authz":      {"sync the registry into SpiceDB's relationship model, or print its schema", Authz},
 		"dev":        {"development helpers: 'dev token' gets a delegated token from the dev IdP", Dev},
 		"deps":       {"install the local dependencies of the quickstart and tests (SpiceDB, MCP reference server)", Deps},
+		"audit":      {"verify, export or prove the tamper-evident audit log; make checkpoint keys", Audit},
 		"version":    {"print the version", Version},
 	}
 }
