@@ -90,8 +90,27 @@ func TestBudget_RealisticTextNeverRunsOut(t *testing.T) {
 			`"access":"read","key":"config/app.yaml","secret_ref":"vault:kv/app","password_policy":"strong"}` + "\n")
 		sb.WriteString("The API key rotation job reads the secret manager; tokens expire after 3600 s. Contact ops@example.com.\n")
 	}
+	// A few real secrets of the costly kinds: a 4096-bit key block, a JWT,
+	// a curl command with credentials, generic assignments.
+	sb.WriteString("-----BEGIN RSA PRIVATE KEY-----\n")
+	for i := 0; i < 50; i++ {
+		sb.WriteString("MIIJKQIBAAKCAgEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u\n")
+	}
+	sb.WriteString("-----END RSA PRIVATE KEY-----\n")
+	sb.WriteString("token: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c\n")
+	sb.WriteString("curl -u admin:Sup3rS3cretPassw0rd https://api.example.com/v1/items\n")
+	for i := 0; i < 20; i++ {
+		sb.WriteString(`db_password = "x9Vq2LmZ7pR4tY8wK3nB6"` + "\n")
+	}
 	r := defaultPolicy(t).RedactText([]byte(sb.String()))
 	if r.Blocked != nil || r.Exhausted {
 		t.Fatalf("budget ran out on ordinary text: %+v", r.Blocked)
+	}
+	kinds := map[string]int{}
+	for _, f := range r.Findings {
+		kinds[f.Rule]++
+	}
+	if kinds["private-key"] != 1 || kinds["jwt"] != 1 || kinds["curl-auth-user"] != 1 || kinds["generic-api-key"] < 20 {
+		t.Fatalf("findings by rule %v", kinds)
 	}
 }

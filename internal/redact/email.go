@@ -1,6 +1,11 @@
 package redact
 
-import "golang.org/x/net/publicsuffix"
+import (
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/net/publicsuffix"
+)
 
 // Email addresses are recognised at '@' and validated structurally, not by
 // a bare pattern: a dot-atom local part of at most 64 bytes (the common
@@ -77,31 +82,48 @@ func emailDomainEnd(w *window, from int) (int, bool) {
 		}
 		labels, labelStart = labels+1, i+1
 	}
-	tld := string(domain[bytesLastIndexByte(domain, '.')+1:])
+	tld := domain[bytesLastIndexByte(domain, '.')+1:]
 	if labels < 2 || !validTLD(tld) {
 		return 0, false
 	}
 	return end, true
 }
 
-func validTLD(tld string) bool {
-	if len(tld) < 2 {
+func validTLD(tld []byte) bool {
+	if len(tld) < 2 || len(tld) > 63 {
 		return false
 	}
-	if len(tld) <= 4 && isAlpha(tld[0]) && isAlpha(tld[1]) { // the common case, without the lookup
-		switch foldASCII(tld) {
-		case "com", "org", "net", "edu", "gov", "io", "de", "uk", "fr", "us":
-			return true
-		}
-	}
-	for i := 0; i < len(tld); i++ {
-		if isDigit(tld[i]) && tld[:min(4, len(tld))] != "xn--" {
+	var buf [63]byte
+	low := buf[:len(tld)]
+	for i, c := range tld {
+		if isDigit(c) && !(len(tld) > 4 && string(tld[:4]) == "xn--") {
 			return false
 		}
+		low[i] = lowerASCII(c)
 	}
-	suffix, icann := publicsuffix.PublicSuffix(foldASCII(tld))
-	return icann && suffix == foldASCII(tld)
+	switch string(low) { // the common ones, without the lookup
+	case "com", "org", "net", "edu", "gov", "io", "de", "uk", "fr", "us":
+		return true
+	}
+	if ok, seen := tldCache.Load(string(low)); seen {
+		return ok.(bool)
+	}
+	suffix, icann := publicsuffix.PublicSuffix(string(low))
+	ok := icann && suffix == string(low)
+	if tldCacheSize.Add(1) <= maxTLDCache { // bounded: text can invent TLDs
+		tldCache.Store(string(low), ok)
+	}
+	return ok
 }
+
+// tldCache remembers public-suffix lookups (each costs an IP-address parse
+// attempt and allocations); there are about 1,500 ICANN TLDs.
+var (
+	tldCache     sync.Map
+	tldCacheSize atomic.Int64
+)
+
+const maxTLDCache = 4096
 
 func containsDoubleDot(b []byte) bool {
 	for i := 1; i < len(b); i++ {

@@ -122,7 +122,7 @@ type scanner struct {
 	exhaustPos int
 	noSecrets  bool // budget ran out with OnExhausted=report
 	scratch    []byte
-	runBuf     []int // allowlist branches to run
+	runBuf     []allowRun // allowlist regex runs
 	err        error
 }
 

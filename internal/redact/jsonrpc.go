@@ -171,14 +171,23 @@ func (j *jsonWalker) object(pos int, n *tnode, path string, inItem bool) (int, b
 		keyEnd := skipString(j.in, i)
 		colon := skipWS(j.in, keyEnd)
 		vStart := skipWS(j.in, colon+1)
-		j.out = append(j.out, j.in[i:vStart]...)
 		name := string(unescape(j.in[i+1 : keyEnd-1]))
 		child := (*tnode)(nil)
 		label := name
 		if n.deep {
+			// Below "**" member names are data too: they are redacted like
+			// values, and only the redacted form appears in paths.
+			var err error
+			if label, err = j.key(j.in[i:keyEnd], name, path); err != nil {
+				return 0, false, err
+			}
+			j.out = append(j.out, j.in[keyEnd:vStart]...)
 			child = n
-		} else if canon, c := n.member(name); c != nil {
-			child, label = c, canon
+		} else {
+			j.out = append(j.out, j.in[i:vStart]...)
+			if canon, c := n.member(name); c != nil {
+				child, label = c, canon
+			}
 		}
 		end, drop, err := j.value(vStart, child, joinPath(path, label), inItem)
 		if err != nil {
@@ -261,6 +270,42 @@ func (j *jsonWalker) rewriteArray(mark int, spans [][2]int, dropped []bool) {
 
 // leaf redacts one string (decoded) or number and writes the result.
 func (j *jsonWalker) leaf(raw, text []byte, path string, inItem bool) (bool, error) {
+	r := j.redact(text, path)
+	if r.Blocked != nil {
+		return false, r.Blocked
+	}
+	if r.Drop && !inItem {
+		j.out = appendJSONString(j.out, []byte(maskText(dropKind(r.Findings))))
+		j.changed = true
+		return false, nil
+	}
+	if string(r.Text) == string(text) {
+		j.out = append(j.out, raw...)
+		return r.Drop, nil
+	}
+	j.out = appendJSONString(j.out, r.Text)
+	j.changed = true
+	return r.Drop, nil
+}
+
+// key redacts a member name below a "**" target and writes it.
+func (j *jsonWalker) key(raw []byte, name, path string) (string, error) {
+	r := j.redact([]byte(name), path+".{key}")
+	if r.Blocked != nil {
+		return "", r.Blocked
+	}
+	if string(r.Text) == name {
+		j.out = append(j.out, raw...)
+		return name, nil
+	}
+	j.out = appendJSONString(j.out, r.Text)
+	j.changed = true
+	return string(r.Text), nil
+}
+
+// redact runs one text of the body through the policy, on the body's
+// budget, and collects its findings under path.
+func (j *jsonWalker) redact(text []byte, path string) TextResult {
 	s := newScanner(j.p, j.bud)
 	s.writeAll(text)
 	r := s.result()
@@ -273,20 +318,9 @@ func (j *jsonWalker) leaf(raw, text []byte, path string, inItem bool) (bool, err
 	if r.Blocked != nil {
 		b := *r.Blocked
 		b.Path = path
-		return false, &b
+		r.Blocked = &b
 	}
-	if r.Drop && !inItem {
-		j.out = appendJSONString(j.out, []byte("[REDACTED:"+string(dropKind(r.Findings))+"]"))
-		j.changed = true
-		return false, nil
-	}
-	if string(r.Text) == string(text) {
-		j.out = append(j.out, raw...)
-		return r.Drop, nil
-	}
-	j.out = appendJSONString(j.out, r.Text)
-	j.changed = true
-	return r.Drop, nil
+	return r
 }
 
 func dropKind(fs []Finding) Kind {

@@ -140,7 +140,7 @@ func (s *scanner) record(c cand) {
 // SHA-256 (HMAC-SHA256 with the policy's key) of the redacted bytes.
 func (s *scanner) replacement(c cand, secret []byte) string {
 	if c.action != ActionHash {
-		return "[REDACTED:" + string(c.kind) + "]"
+		return maskText(c.kind)
 	}
 	var sum []byte
 	if key := s.p.cfg.HashKey; len(key) > 0 {
@@ -169,3 +169,13 @@ func (s *scanner) stop(pos int, why *BlockedError) {
 func (s *scanner) exhaustedReported() bool {
 	return s.exhaustPos >= 0 && (!s.stopped || s.exhaustPos <= s.stopPos)
 }
+
+var masks = func() map[Kind]string {
+	m := make(map[Kind]string, len(Kinds))
+	for _, k := range Kinds {
+		m[k] = "[REDACTED:" + string(k) + "]"
+	}
+	return m
+}()
+
+func maskText(k Kind) string { return masks[k] }

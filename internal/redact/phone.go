@@ -101,12 +101,12 @@ func phoneShaped(t *numToken, j int) bool {
 			return false
 		}
 	}
-	if n == 3 && t.sepLen[1] == 1 && t.sepLen[2] == 1 && t.sep[1] == t.sep[2] {
+	if n >= 3 && t.sepLen[1] == 1 && t.sepLen[2] == 1 && t.sep[1] == t.sep[2] {
 		a, b, c := t.groupLen(0), t.groupLen(1), t.groupLen(2)
 		if t.sep[1] != ' ' && ((a == 4 && b <= 2 && c <= 2) || (a <= 2 && b <= 2 && c == 4)) {
-			return false // a date
+			return false // a date, perhaps followed by a time
 		}
-		if a == 3 && b == 2 && c == 4 {
+		if n == 3 && a == 3 && b == 2 && c == 4 {
 			return false // the US SSN layout: left to the national ID detector
 		}
 	}

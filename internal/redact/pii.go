@@ -116,6 +116,11 @@ func tokenStart(w *window, cs int) bool {
 	case isWordByte(c), c == '-', c == '.', c == '/', c == '+', c == '#', c == '$', c == '%', c == '&':
 		return false
 	case c == ' ' || c == '(' || c == ')':
+		// After a digit and a space, a number continues, unless this one
+		// opens with '+': "…2671 +44 20…" is two numbers.
+		if lead, _ := w.at(cs); lead == '+' {
+			return true
+		}
 		before, ok := w.at(cs - 2)
 		return !ok || !isDigit(before)
 	}

@@ -177,7 +177,7 @@ var (
 	}
 	// DefaultPhoneRegions is Presidio's PhoneRecognizer default set.
 	DefaultPhoneRegions = []string{"US", "GB", "DE", "FR", "IL", "IN", "CA", "BR"}
-	DefaultBudget       = Budget{Base: 250_000, PerByte: 90, OnExhausted: ActionBlock}
+	DefaultBudget       = Budget{Base: 250_000, PerByte: 150, OnExhausted: ActionBlock}
 )
 
 const (

@@ -1,5 +1,7 @@
 package redact
 
+import "regexp/syntax"
+
 // prefilterSpan is how far past a hit the prefilter first looks. When a run
 // goes on past it, the prefilter looks again four times as far, up to the
 // rule's window, so that the regex later reads only the bytes a match can
@@ -23,7 +25,25 @@ const maxSpans = 8
 // a few bytes, so the regex runs only where a secret can actually be.
 type prefilter struct {
 	steps    []step
-	complete bool // steps model the whole regex
+	complete bool        // steps model the whole regex
+	alts     []prefilter // for a top-level alternation: one per branch
+}
+
+// newPrefilter builds the prefilter of a (stripped) rule regex. The branches
+// of a top-level alternation get one each: relaxing them together would
+// merge, for example, a keyword-and-assignment branch with a bare-token one.
+func newPrefilter(re *syntax.Regexp) prefilter {
+	if re.Op == syntax.OpAlternate {
+		pf := prefilter{complete: true}
+		for _, b := range re.Sub {
+			alt := newPrefilter(b)
+			pf.complete = pf.complete && alt.complete
+			pf.alts = append(pf.alts, alt)
+		}
+		return pf
+	}
+	steps, complete := prefilterSteps(re)
+	return prefilter{steps: steps, complete: complete}
 }
 
 // span is an inclusive interval of offsets from the hit.
@@ -81,6 +101,9 @@ func (ss *spans) push(sp span) {
 // otherwise end is -1, and more says whether looking at more bytes could
 // tell. work counts the bytes examined, for the budget.
 func (pf *prefilter) admits(text []byte, final bool) (ok bool, end int, more bool, work int) {
+	if pf.alts != nil {
+		return pf.admitsAny(text, final)
+	}
 	var a, b spans
 	cur, next := &a, &b
 	cur.push(span{0, 0})
@@ -99,6 +122,29 @@ func (pf *prefilter) admits(text []byte, final bool) (ok bool, end int, more boo
 		return true, -1, false, work
 	}
 	return true, cur.s[cur.n-1].hi, false, work
+}
+
+// admitsAny combines the branches: admitted if any is, and bounded only if
+// every admitting branch is.
+func (pf *prefilter) admitsAny(text []byte, final bool) (ok bool, end int, more bool, work int) {
+	end = -1
+	bounded := true
+	for i := range pf.alts {
+		aok, aend, amore, awork := pf.alts[i].admits(text, final)
+		work += awork
+		if !aok {
+			continue
+		}
+		ok, more = true, more || amore
+		if aend < 0 {
+			bounded = false
+		}
+		end = max(end, aend)
+	}
+	if !ok || !bounded {
+		end = -1
+	}
+	return ok, end, more, work
 }
 
 // advance applies one step to every offset in cur, into next.
@@ -192,6 +238,9 @@ func (st *step) advanceLits(next *spans, text []byte, o int, open bool) undecide
 // meeting a non-ASCII byte where one is compared makes the step unsure.
 func advanceLits(lits []string, wide wideness, next *spans, text []byte, o int, open bool) undecided {
 	for _, l := range lits {
+		if o < len(text) && text[o] < 0x80 && lowerASCII(text[o]) != l[0] {
+			continue // the common case: the first byte already differs
+		}
 		if o+len(l) > len(text) {
 			if open && hasPrefixFoldASCII(l, text[min(o, len(text)):]) {
 				return needMore

@@ -57,7 +57,6 @@ type ruleSet struct {
 	ac       *automaton
 	triggers [][]int32 // AC pattern id -> indexes of the rules it triggers
 	maxBack  int       // furthest a window reaches before a hit's end
-	maxFwd   int       // furthest a window reaches after a hit's start
 	skipped  []string  // rule ids not usable on a bare text (path rules)
 }
 
@@ -73,25 +72,9 @@ func compileRules(src string, maxSecretLen int) (*ruleSet, error) {
 		return nil, fmt.Errorf("gitleaks config: unsupported keys %v", extra)
 	}
 	rs := &ruleSet{}
-	globals := cfg.Allowlists
-	if cfg.Allowlist != nil {
-		globals = append(globals, *cfg.Allowlist)
-	}
-	targeted := map[string][]*allowlist{}
-	for _, g := range globals {
-		al, err := compileAllowlist(g)
-		if err != nil {
-			return nil, fmt.Errorf("gitleaks config: global allowlist: %w", err)
-		}
-		if al == nil {
-			continue
-		}
-		if len(g.TargetRules) == 0 {
-			rs.global = append(rs.global, al)
-		}
-		for _, id := range g.TargetRules {
-			targeted[id] = append(targeted[id], al)
-		}
+	targeted, err := rs.compileGlobalAllowlists(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var patterns []string
 	patternID := map[string]int{}
@@ -118,12 +101,37 @@ func compileRules(src string, maxSecretLen int) (*ruleSet, error) {
 			rs.triggers[id] = append(rs.triggers[id], idx)
 		}
 		rs.maxBack = max(rs.maxBack, r.back)
-		rs.maxFwd = max(rs.maxFwd, r.fwd)
 	}
 	if rs.ac, err = newAutomaton(patterns, true); err != nil {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// compileGlobalAllowlists sets the allowlists that apply to every rule and
+// returns those that target named rules.
+func (rs *ruleSet) compileGlobalAllowlists(cfg tomlConfig) (map[string][]*allowlist, error) {
+	globals := cfg.Allowlists
+	if cfg.Allowlist != nil {
+		globals = append(globals, *cfg.Allowlist)
+	}
+	targeted := map[string][]*allowlist{}
+	for _, g := range globals {
+		al, err := compileAllowlist(g)
+		if err != nil {
+			return nil, fmt.Errorf("gitleaks config: global allowlist: %w", err)
+		}
+		if al == nil {
+			continue
+		}
+		if len(g.TargetRules) == 0 {
+			rs.global = append(rs.global, al)
+		}
+		for _, id := range g.TargetRules {
+			targeted[id] = append(targeted[id], al)
+		}
+	}
+	return targeted, nil
 }
 
 // ruleMode is how a rule is evaluated at a hit.
@@ -212,7 +220,7 @@ func (r *secretRule) compileAnchored(stripped *syntax.Regexp, anchors []string, 
 		return fmt.Errorf("anchored form changed the capture groups")
 	}
 	r.mode, r.anchors = modeAnchored, anchors
-	r.pre.steps, r.pre.complete = prefilterSteps(stripped)
+	r.pre = newPrefilter(stripped)
 	n := maxMatchLen(stripped)
 	if n == unbounded || n > maxSecretLen {
 		n, r.truncated = maxSecretLen, true

@@ -13,7 +13,7 @@ import (
 // 35-80 ns/byte); unanchored window search more, as it tries every start.
 // The prefilter costs about a nanosecond per byte it examines.
 const (
-	costRegexCall     = 1000
+	costRegexCall     = 500
 	costAnchoredByte  = 80
 	costWindowByte    = 120
 	costPrefilterCall = 24
