@@ -56,12 +56,19 @@ type Limiter interface {
 	Allow(ctx context.Context, p principal.Principal, server, tool string) (ratelimit.Result, error)
 }
 
+// DriftView answers, from a local copy, which definition an upstream last
+// advertised for a tool (see internal/drift).
+type DriftView interface {
+	Advertised(server, tool string) (hash string, seen bool, err error)
+}
+
 // Deps are the decision's collaborators. Each is consulted at most once.
 type Deps struct {
 	Auth   Authenticator
 	Authz  Authorizer
 	Policy Policy
-	Limits Limiter // nil: no rate limits
+	Limits Limiter   // nil: no rate limits
+	Drift  DriftView // nil: definitions are checked only in tools/list
 }
 
 // Result is the decision and what the response mapping needs to shape it
@@ -166,6 +173,20 @@ func authorize(ctx context.Context, d decision.Decision, in Input, srv *registry
 	}
 	if !agent.MayUse(srv.ID, tool.Name) {
 		return deny(d, decision.ReasonOutOfScope, fmt.Sprintf("agent %q does not declare %s/%s", agent.ID, srv.ID, tool.Name), id)
+	}
+	if deps.Drift != nil {
+		pin := tool.DefinitionHash()
+		adv, seen, err := deps.Drift.Advertised(srv.ID, tool.Name)
+		if err != nil {
+			return deny(d, decision.ReasonInternal, "tool definition observations are unavailable", id)
+		}
+		// A tool nobody listed yet is judged by its pin alone.
+		if seen && adv != pin {
+			d.Drift = &decision.ToolDrift{Pinned: pin, Advertised: adv}
+			return deny(d, decision.ReasonToolDefinitionChanged, fmt.Sprintf(
+				"server %q now advertises a definition of %q (%s) that differs from the pinned one (%s); an owner must review it and update the registry pin",
+				srv.ID, tool.Name, adv, pin), id)
+		}
 	}
 	if in.Schemas == nil {
 		return deny(d, decision.ReasonInternal, "no compiled input schemas", id)

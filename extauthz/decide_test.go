@@ -198,3 +198,58 @@ func BenchmarkDecide_CacheHit(b *testing.B) {
 		}
 	}
 }
+
+// driftView answers Advertised from a map; a nil map is a view that
+// cannot refresh.
+type driftView map[string]string
+
+func (v driftView) Advertised(server, tool string) (string, bool, error) {
+	if v == nil {
+		return "", false, errors.New("stale")
+	}
+	h, ok := v[server+"/"+tool]
+	return h, ok, nil
+}
+
+func TestDecide_ToolDefinitionDrift(t *testing.T) {
+	reg := exampleRegistry(t)
+	schemas, err := CompileSchemas(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := reg.Server("trading")
+	quote, _ := srv.Tool("get_quote")
+	pin := quote.DefinitionHash()
+	deps := Deps{Auth: tokens{"bob": bob}, Authz: grants{"trader-bob|trade-executor|northwind|trading/get_quote": true}, Policy: defaultPolicy(t)}
+	tests := []struct {
+		name   string
+		view   driftView
+		reason decision.Reason
+	}{
+		{"never listed", driftView{}, decision.ReasonAllowed},
+		{"advertised as pinned", driftView{"trading/get_quote": pin}, decision.ReasonAllowed},
+		{"other tool drifted", driftView{"trading/get_quote": pin, "trading/place_trade": "sha256:other"}, decision.ReasonAllowed},
+		{"rug pull", driftView{"trading/get_quote": "sha256:changed"}, decision.ReasonToolDefinitionChanged},
+		{"observations unavailable", nil, decision.ReasonInternal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			deps := deps
+			deps.Drift = tc.view
+			in := Input{DecisionID: "d1", Registry: reg, Schemas: schemas, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+				Now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Request: post(call("get_quote", `{"symbol":"ACME"}`))}
+			d := Decide(context.Background(), in, deps).Decision
+			if d.Reason != tc.reason {
+				t.Fatalf("reason %s (%s), want %s", d.Reason, d.Detail, tc.reason)
+			}
+			if tc.reason == decision.ReasonToolDefinitionChanged {
+				if d.Drift == nil || d.Drift.Pinned != pin || d.Drift.Advertised != "sha256:changed" {
+					t.Errorf("drift %+v does not carry both hashes", d.Drift)
+				}
+				if !strings.Contains(d.Detail, pin) || !strings.Contains(d.Detail, "sha256:changed") {
+					t.Errorf("detail %q does not name both hashes", d.Detail)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,10 @@ type Options struct {
 	// Registry, when set, enables tools/list filtering: only tools the
 	// acting agent may use and whose definition matches the registry's.
 	Registry func() *registry.Registry
+	// ObserveDefinitions, when set, receives the definition hash of every
+	// registered tool an upstream advertises (internal/drift), so that
+	// ext_authz can refuse calls to a tool that drifted from its pin.
+	ObserveDefinitions func(ctx context.Context, server string, hashes map[string]string) error
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -72,6 +77,13 @@ func New(opts Options) *Server {
 		transformJSON:  identityJSON,
 		transformEvent: identityEvent,
 		registry:       opts.Registry,
+	}
+	if obs := opts.ObserveDefinitions; obs != nil {
+		s.env.observe = func(server string, hashes map[string]string) error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return obs(ctx, server, hashes)
+		}
 	}
 	s.env.transformJSON = toolsListFilter(&s.env)
 	s.env.transformEvent = toolsListEventFilter(&s.env)

@@ -31,10 +31,20 @@ type exchange struct {
 	// Who the call is for and through (from ext_authz's verified token).
 	User, Agent, Tenant string
 
+	// Hidden are the tools removed from a tools/list result (audited with
+	// the outcome).
+	Hidden []hiddenNote
+
 	HTTPMethod      string
 	Path            string
 	SessionID       string
 	ProtocolVersion string
+}
+
+// hiddenNote is one tool removed from a tools/list result.
+type hiddenNote struct {
+	Tool string
+	hiddenTool
 }
 
 // bodyHandling is how the response body of this stream is processed.
@@ -88,7 +98,10 @@ type env struct {
 
 	// registry returns the current registry (tools/list filtering); nil
 	// disables filtering.
-	registry       func() *registry.Registry
+	registry func() *registry.Registry
+	// observe shares what a server advertised (tool → definition hash);
+	// nil when drift is not tracked.
+	observe        func(server string, hashes map[string]string) error
 	transformJSON  jsonTransform
 	transformEvent eventTransform
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/gowebpki/jcs"
-
 	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/registry"
 )
@@ -18,78 +16,55 @@ const (
 	hiddenChanged      = "definition_changed" // the upstream's definition differs from the pinned one
 )
 
-// advertisedTool is the part of an MCP Tool the registry pins.
-type advertisedTool struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	InputSchema json.RawMessage `json:"inputSchema"`
-	Annotations *struct {
-		ReadOnlyHint    *bool `json:"readOnlyHint"`
-		DestructiveHint *bool `json:"destructiveHint"`
-		IdempotentHint  *bool `json:"idempotentHint"`
-		OpenWorldHint   *bool `json:"openWorldHint"`
-	} `json:"annotations"`
+// hiddenTool is one tool removed from a tools/list result.
+type hiddenTool struct {
+	Why string
+	// Pinned and Advertised are the definition hashes of a changed tool.
+	Pinned, Advertised string
 }
 
 // filterTools keeps the tools this agent may use on this server whose
-// advertised definition equals the registry's (the registry is the pin:
-// a changed description or schema is a rug pull until an owner updates
-// the registry). It returns the kept raw tool objects and, per removed
-// tool, why.
-func filterTools(reg *registry.Registry, server, agent string, tools []json.RawMessage) ([]json.RawMessage, map[string]string) {
+// advertised definition hashes to the registry's pin (a changed
+// description, title, schema or hint is a rug pull until an owner updates
+// the pin). It returns the kept raw tool objects, per removed tool why, and
+// the advertised hash of every registered tool seen (for drift tracking,
+// whatever this agent's scope).
+func filterTools(reg *registry.Registry, server, agent string, tools []json.RawMessage) ([]json.RawMessage, map[string]hiddenTool, map[string]string) {
 	srv, okSrv := reg.Server(server)
 	ag, okAgent := reg.Agent(agent)
 	kept := make([]json.RawMessage, 0, len(tools))
-	hidden := map[string]string{}
-	for _, raw := range tools {
-		var t advertisedTool
-		if json.Unmarshal(raw, &t) != nil || t.Name == "" {
-			hidden[fmt.Sprintf("#%d", len(kept)+len(hidden))] = hiddenUnregistered
+	hidden := map[string]hiddenTool{}
+	seen := map[string]string{}
+	for i, raw := range tools {
+		def, err := registry.ParseDefinition(raw)
+		if err != nil {
+			hidden[fmt.Sprintf("#%d", i)] = hiddenTool{Why: hiddenUnregistered}
 			continue
 		}
 		var pinned *registry.Tool
 		if okSrv {
-			pinned, _ = srv.Tool(t.Name)
+			pinned, _ = srv.Tool(def.Name)
 		}
+		if pinned == nil {
+			hidden[def.Name] = hiddenTool{Why: hiddenUnregistered}
+			continue
+		}
+		adv, err := def.Hash()
+		if err != nil {
+			adv = "unhashable"
+		}
+		seen[def.Name] = adv
+		pin := pinned.DefinitionHash()
 		switch {
-		case pinned == nil:
-			hidden[t.Name] = hiddenUnregistered
-		case !okAgent || !ag.MayUse(server, t.Name):
-			hidden[t.Name] = hiddenOutOfScope
-		case !sameDefinition(t, pinned):
-			hidden[t.Name] = hiddenChanged
+		case !okAgent || !ag.MayUse(server, def.Name):
+			hidden[def.Name] = hiddenTool{Why: hiddenOutOfScope}
+		case adv != pin:
+			hidden[def.Name] = hiddenTool{Why: hiddenChanged, Pinned: pin, Advertised: adv}
 		default:
 			kept = append(kept, raw)
 		}
 	}
-	return kept, hidden
-}
-
-// sameDefinition compares description, input schema (RFC 8785 canonical
-// form, so key order and whitespace do not matter) and the four hints.
-func sameDefinition(t advertisedTool, p *registry.Tool) bool {
-	if t.Description != p.Description || !sameJSON(t.InputSchema, p.InputSchema) {
-		return false
-	}
-	var ro, de, id, ow *bool
-	if t.Annotations != nil {
-		ro, de, id, ow = t.Annotations.ReadOnlyHint, t.Annotations.DestructiveHint, t.Annotations.IdempotentHint, t.Annotations.OpenWorldHint
-	}
-	a := p.Annotations
-	return sameHint(ro, a.ReadOnlyHint) && sameHint(de, a.DestructiveHint) && sameHint(id, a.IdempotentHint) && sameHint(ow, a.OpenWorldHint)
-}
-
-func sameHint(a, b *bool) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
-}
-
-func sameJSON(a, b json.RawMessage) bool {
-	ca, errA := jcs.Transform(a)
-	cb, errB := jcs.Transform(b)
-	return errA == nil && errB == nil && bytes.Equal(ca, cb)
+	return kept, hidden, seen
 }
 
 // toolsListFilter returns the JSON transform that filters tools/list
@@ -138,14 +113,28 @@ func filterListBody(e *env, x *exchange, body []byte) ([]byte, error) {
 	if reg == nil {
 		return nil, fmt.Errorf("no registry to filter tools/list")
 	}
-	kept, hidden := filterTools(reg, x.Server, x.Agent, tools)
+	kept, hidden, seen := filterTools(reg, x.Server, x.Agent, tools)
+	if e.observe != nil {
+		// Every replica's ext_authz refuses calls to a drifted tool from
+		// the shared observations; failing to share one fails this
+		// response closed rather than leave the drift unenforced.
+		if err := e.observe(x.Server, seen); err != nil {
+			return nil, fmt.Errorf("recording advertised tool definitions: %w", err)
+		}
+	}
 	if len(hidden) == 0 {
 		return body, nil
 	}
-	for name, why := range hidden {
-		e.problem("tool_hidden_" + why)
-		e.log.Info("tools/list: tool hidden", "decision_id", x.DecisionID, "server", x.Server, "agent", x.Agent,
-			"tool", name, "why", why)
+	for name, h := range hidden {
+		e.problem("tool_hidden_" + h.Why)
+		attrs := []any{"decision_id", x.DecisionID, "server", x.Server, "agent", x.Agent, "tool", name, "why", h.Why}
+		if h.Why == hiddenChanged {
+			attrs = append(attrs, "pinned", h.Pinned, "advertised", h.Advertised)
+			e.log.Warn("tools/list: tool definition differs from its registry pin; hidden until the pin is updated", attrs...)
+		} else {
+			e.log.Info("tools/list: tool hidden", attrs...)
+		}
+		x.Hidden = append(x.Hidden, hiddenNote{Tool: name, hiddenTool: h})
 	}
 	var err error
 	if result["tools"], err = json.Marshal(kept); err != nil {

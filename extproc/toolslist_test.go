@@ -46,19 +46,29 @@ func TestFilterTools(t *testing.T) {
 			for i, s := range tc.tools {
 				raws[i] = json.RawMessage(s)
 			}
-			kept, hidden := filterTools(reg, "mail", tc.agent, raws)
+			kept, hidden, seen := filterTools(reg, "mail", tc.agent, raws)
 			var names []string
 			for _, k := range kept {
-				var tl advertisedTool
-				_ = json.Unmarshal(k, &tl)
-				names = append(names, tl.Name)
+				def, err := registry.ParseDefinition(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, def.Name)
+			}
+			for name, h := range hidden {
+				if h.Why == hiddenUnregistered && seen[name] != "" {
+					t.Errorf("unregistered %s recorded as observed", name)
+				}
+				if h.Why == hiddenChanged && (h.Pinned == "" || h.Advertised == "" || h.Pinned == h.Advertised || seen[name] != h.Advertised) {
+					t.Errorf("changed %s: %+v seen %q", name, h, seen[name])
+				}
 			}
 			if strings.Join(names, ",") != strings.Join(tc.kept, ",") || len(hidden) != len(tc.hidden) {
 				t.Fatalf("kept %v hidden %v; want %v %v", names, hidden, tc.kept, tc.hidden)
 			}
 			for k, v := range tc.hidden {
-				if hidden[k] != v {
-					t.Errorf("%s hidden as %q, want %q", k, hidden[k], v)
+				if hidden[k].Why != v {
+					t.Errorf("%s hidden as %q, want %q", k, hidden[k].Why, v)
 				}
 			}
 		})

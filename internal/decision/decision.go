@@ -58,6 +58,15 @@ const (
 	// ReasonInvalidArguments: tools/call arguments violate the tool's input
 	// schema as pinned in the registry (unknown properties included).
 	ReasonInvalidArguments Reason = "invalid_arguments"
+	// ReasonToolDefinitionChanged: the upstream server now advertises a
+	// definition of the tool (description, schema, annotations) that
+	// differs from the one pinned in the registry: a possible rug pull,
+	// refused until an owner reviews it and updates the pin.
+	ReasonToolDefinitionChanged Reason = "tool_definition_changed"
+	// ReasonAuditUnavailable: the audit event describing a call that
+	// changes something could not be made durable (the spool is full or
+	// failing), so the call is not made.
+	ReasonAuditUnavailable Reason = "audit_unavailable"
 	// ReasonNotPermitted: SpiceDB says user ∩ agent ∩ tenant may not invoke
 	// the tool.
 	ReasonNotPermitted Reason = "not_permitted"
@@ -85,11 +94,20 @@ type Decision struct {
 	Principal principal.Principal `json:"principal"`
 	// PolicyReasons are the policy's own reason strings.
 	PolicyReasons []string `json:"policyReasons,omitempty"`
+	// Drift is set when the decision saw a tool whose advertised
+	// definition differs from its pin.
+	Drift *ToolDrift `json:"drift,omitempty"`
 	// Obligations the policy attached to an allow (later: limits, redaction).
 	Obligations map[string]any `json:"obligations,omitempty"`
 }
 
 // Allowed reports whether the call may proceed.
+// ToolDrift records both definition hashes of a changed tool.
+type ToolDrift struct {
+	Pinned     string `json:"pinned"`
+	Advertised string `json:"advertised"`
+}
+
 func (d Decision) Allowed() bool { return d.Outcome == Allow }
 
 // Metadata keys under which ext_authz publishes the decision in Envoy dynamic

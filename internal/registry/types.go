@@ -84,11 +84,20 @@ type ToolAnnotations struct {
 
 // Tool is one registered tool of an MCP server.
 type Tool struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	InputSchema json.RawMessage `json:"inputSchema"`
-	Annotations ToolAnnotations `json:"annotations"`
-	Risk        Risk            `json:"risk"`
+	Name         string          `json:"name"`
+	Title        string          `json:"title,omitempty"`
+	Description  string          `json:"description"`
+	InputSchema  json.RawMessage `json:"inputSchema"`
+	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	Annotations  ToolAnnotations `json:"annotations"`
+	Risk         Risk            `json:"risk"`
+	// Pin is the hash of the definition the owner reviewed (see
+	// Definition.Hash); empty when the registry does not pin the tool, in
+	// which case the definition itself is the pin. Load refuses a pin that
+	// does not match the definition next to it.
+	Pin string `json:"pin,omitempty"`
+
+	defHash string
 }
 
 // Server is a registered upstream MCP server.

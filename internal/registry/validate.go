@@ -172,11 +172,11 @@ func (o *object) upstream(key string) string {
 }
 
 func decodeTool(ps *problems, file, path string, n *yaml.Node) (Tool, bool) {
-	o, ok := newObject(ps, file, path, n, "name", "description", "risk", "annotations", "inputSchema")
+	o, ok := newObject(ps, file, path, n, "name", "title", "description", "risk", "annotations", "inputSchema", "outputSchema", "pin")
 	if !ok {
 		return Tool{}, false
 	}
-	t := Tool{Description: o.str("description", false), Risk: Risk(o.enum("risk", risks))}
+	t := Tool{Title: o.str("title", false), Description: o.str("description", false), Risk: Risk(o.enum("risk", risks))}
 	if name := o.str("name", true); name != "" {
 		if !ValidToolName(name) {
 			o.errorf(o.vals["name"], "name", "%q is not a valid MCP tool name (1-128 characters of A-Z, a-z, 0-9, '_', '-', '.')", name)
@@ -194,6 +194,23 @@ func decodeTool(ps *problems, file, path string, n *yaml.Node) (Tool, bool) {
 	}
 	if s := o.get("inputSchema", true); s != nil {
 		t.InputSchema = schemaJSON(ps, file, join(path, "inputSchema"), s)
+	}
+	if s := o.get("outputSchema", false); s != nil {
+		t.OutputSchema = schemaJSON(ps, file, join(path, "outputSchema"), s)
+	}
+	h, err := t.Definition().Hash()
+	if err != nil {
+		o.errorf(n, "inputSchema", "%v", err)
+	}
+	t.defHash = h
+	if pin := o.str("pin", false); pin != "" {
+		switch {
+		case !validPinSyntax(pin):
+			o.errorf(o.vals["pin"], "pin", "%q is not a pin (want sha256: and 64 lower-case hex digits)", pin)
+		case h != "" && pin != h:
+			o.errorf(o.vals["pin"], "pin", "does not match the tool's definition (%s); review the change, then run `actiongate registry pin`", h)
+		}
+		t.Pin = pin
 	}
 	return t, true
 }
