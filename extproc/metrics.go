@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	messages *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	findings *prometheus.CounterVec
 }
 
 // newMetrics registers on reg when it is not nil, never on the global
@@ -24,6 +25,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "actiongate_extproc_errors_total",
 			Help: "ext_proc problems handled (refused bodies, uninspectable responses, fail-closed answers), by reason.",
 		}, []string{"reason"}),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "actiongate_extproc_findings_total",
+			Help: "Output guard findings (redactions, injection interceptions) by kind, class and action.",
+		}, []string{"kind", "class", "action"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -33,7 +38,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err != nil {
 		return m, err
 	}
-	m.errors, err = registerCounterVec(reg, m.errors)
+	if m.errors, err = registerCounterVec(reg, m.errors); err != nil {
+		return m, err
+	}
+	m.findings, err = registerCounterVec(reg, m.findings)
 	return m, err
 }
 

@@ -67,7 +67,7 @@ func step(e *env, st state, req *extprocv3.ProcessingRequest) (*extprocv3.Proces
 	md := req.GetMetadataContext()
 	switch r := req.GetRequest().(type) {
 	case *extprocv3.ProcessingRequest_RequestHeaders:
-		return onRequestHeaders(st, r.RequestHeaders, md)
+		return onRequestHeaders(e, st, r.RequestHeaders, md)
 	case *extprocv3.ProcessingRequest_RequestBody:
 		return onRequestBody(e, st, r.RequestBody, md)
 	case *extprocv3.ProcessingRequest_RequestTrailers:
@@ -89,9 +89,17 @@ func step(e *env, st state, req *extprocv3.ProcessingRequest) (*extprocv3.Proces
 // onRequestHeaders records the request and ext_authz's decision. It strips
 // accept-encoding so the upstream answers uncompressed: a gzip body cannot
 // be filtered.
-func onRequestHeaders(st state, h *extprocv3.HttpHeaders, md *corev3.Metadata) (*extprocv3.ProcessingResponse, state, error) {
+func onRequestHeaders(e *env, st state, h *extprocv3.HttpHeaders, md *corev3.Metadata) (*extprocv3.ProcessingResponse, state, error) {
 	st.sawRequest = true
 	st.x.readAuthzMetadata(md)
+	st.x.notes = &notes{}
+	if e.registry != nil {
+		if reg := e.registry(); reg != nil {
+			if srv, ok := reg.Server(st.x.Server); ok {
+				st.x.Class = string(srv.Classification)
+			}
+		}
+	}
 	hm := h.GetHeaders()
 	st.x.HTTPMethod = header(hm, ":method")
 	st.x.Path = header(hm, ":path")
@@ -127,6 +135,9 @@ func onRequestBody(e *env, st state, b *extprocv3.HttpBody, md *corev3.Metadata)
 			"decision_id", st.x.DecisionID)
 	}
 	st.x.RPCID, st.x.Method, st.x.Tool = msg.ID, msg.Method, msg.ToolName
+	if resp, err := checkArguments(e, &st.x, msg); resp != nil || err != nil {
+		return resp, st, err
+	}
 	return requestBodyResponse(&extprocv3.CommonResponse{}), st, nil
 }
 

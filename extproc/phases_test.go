@@ -31,7 +31,7 @@ func TestOnRequestHeaders(t *testing.T) {
 			t.Parallel()
 			h := headers(false, ":method", "POST", ":path", "/mcp/ehr", "content-type", "application/json",
 				"accept-encoding", "gzip", "mcp-session-id", "s-1", "mcp-protocol-version", "2025-11-25")
-			resp, st, err := onRequestHeaders(state{}, h, authzMetadata("d-1", tc.rpcID))
+			resp, st, err := onRequestHeaders(&env{}, state{}, h, authzMetadata("d-1", tc.rpcID))
 			if err != nil {
 				t.Fatal(err)
 			}

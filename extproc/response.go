@@ -10,6 +10,7 @@ import (
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/outguard"
 )
 
 // onResponseHeaders chooses how the response body will be processed and
@@ -35,6 +36,12 @@ func onResponseHeaders(e *env, st state, h *extprocv3.HttpHeaders) (*extprocv3.P
 		// We asked for identity by removing accept-encoding; an upstream
 		// that compresses anyway cannot be inspected.
 		e.problem(reasonCompressed)
+		if e.guard != nil {
+			e.log.Warn("upstream response is compressed despite no accept-encoding; withholding it (the output policy cannot read it)",
+				"decision_id", st.x.DecisionID, "content_encoding", enc)
+			return immediateJSON(502, withheldBody(&st.x, &outguard.Blocked{Reason: outguard.ReasonUnreadable,
+				Detail: "the tool server compressed its response"}), "actiongate_compressed_response"), st, nil
+		}
 		e.log.Warn("upstream response is compressed despite no accept-encoding; passing it through uninspected",
 			"decision_id", st.x.DecisionID, "content_encoding", enc, "content_type", ct)
 		st.respBody = bodyPassthrough
@@ -52,6 +59,13 @@ func onResponseHeaders(e *env, st state, h *extprocv3.HttpHeaders) (*extprocv3.P
 		})
 		return responseHeadersResponse(responseBodyMode(extprocfv3.ProcessingMode_STREAMED)), st, nil
 	}
+	if e.guard != nil {
+		// MCP answers in JSON or SSE; anything else from a tool server
+		// (an HTML error page, plain text) cannot be checked, so it is
+		// replaced rather than passed on unread.
+		st.respBody = bodyWithheld
+		return responseHeadersResponse(responseBodyMode(extprocfv3.ProcessingMode_BUFFERED)), st, nil
+	}
 	st.respBody = bodyPassthrough
 	return responseHeadersResponse(responseBodyMode(extprocfv3.ProcessingMode_STREAMED)), st, nil
 }
@@ -63,6 +77,8 @@ func onResponseBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.Process
 	case bodySSE:
 		resp, next := onSSEChunk(e, st, b)
 		return resp, next, nil
+	case bodyWithheld:
+		return onWithheldBody(e, st, b)
 	}
 	return responseBodyResponse(&extprocv3.CommonResponse{}), st, nil
 }
@@ -88,6 +104,13 @@ func onJSONBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.ProcessingR
 			problem = string(pe.Problem)
 		}
 		e.problem(reasonUnparsedResponse)
+		if e.guard != nil {
+			e.log.Warn("upstream JSON response is not one JSON-RPC message; withholding it",
+				"decision_id", st.x.DecisionID, "status", st.status, "problem", problem)
+			record(e, &st.x, outguard.Outcome{Blocked: &outguard.Blocked{Reason: outguard.ReasonUnreadable}})
+			return responseBodyResponse(replaceWholeBody(withheldBody(&st.x, &outguard.Blocked{Reason: outguard.ReasonUnreadable,
+				Detail: "the tool server's response is not one JSON-RPC message"}))), st, nil
+		}
 		e.log.Warn("upstream JSON response is not one JSON-RPC message; passing it unchanged",
 			"decision_id", st.x.DecisionID, "status", st.status, "problem", problem)
 		return responseBodyResponse(&extprocv3.CommonResponse{}), st, nil
@@ -100,4 +123,17 @@ func onJSONBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.ProcessingR
 		return responseBodyResponse(&extprocv3.CommonResponse{}), st, nil
 	}
 	return responseBodyResponse(replaceWholeBody(out)), st, nil
+}
+
+// onWithheldBody replaces a response body of a type the output policy
+// cannot read with a JSON-RPC error. An empty body stays empty.
+func onWithheldBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.ProcessingResponse, state, error) {
+	if len(b.GetBody()) == 0 {
+		return responseBodyResponse(&extprocv3.CommonResponse{}), st, nil
+	}
+	blocked := &outguard.Blocked{Reason: outguard.ReasonUnreadable, Detail: "the tool server answered with a body that is neither JSON nor an event stream"}
+	record(e, &st.x, outguard.Outcome{Blocked: blocked})
+	c := replaceWholeBody(withheldBody(&st.x, blocked))
+	c.HeaderMutation.SetHeaders = append(c.HeaderMutation.SetHeaders, hv("content-type", "application/json"))
+	return responseBodyResponse(c), st, nil
 }

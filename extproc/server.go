@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/outguard"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
@@ -47,6 +48,10 @@ type Options struct {
 	// registered tool an upstream advertises (internal/drift), so that
 	// ext_authz can refuse calls to a tool that drifted from its pin.
 	ObserveDefinitions func(ctx context.Context, server string, hashes map[string]string) error
+	// Guard is the output policy applied to every message from a tool
+	// server (JSON bodies and SSE events) and to tools/call arguments; nil
+	// disables redaction and injection interception.
+	Guard *outguard.Guard
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -77,6 +82,10 @@ func New(opts Options) *Server {
 		transformJSON:  identityJSON,
 		transformEvent: identityEvent,
 		registry:       opts.Registry,
+		guard:          opts.Guard,
+		finding: func(f outguard.Finding) {
+			m.findings.WithLabelValues(f.Kind, f.Class, f.Action).Inc()
+		},
 	}
 	if obs := opts.ObserveDefinitions; obs != nil {
 		s.env.observe = func(server string, hashes map[string]string) error {
@@ -85,8 +94,8 @@ func New(opts Options) *Server {
 			return obs(ctx, server, hashes)
 		}
 	}
-	s.env.transformJSON = toolsListFilter(&s.env)
-	s.env.transformEvent = toolsListEventFilter(&s.env)
+	s.env.transformJSON = chainJSON(toolsListFilter(&s.env), guardJSON(&s.env))
+	s.env.transformEvent = chainEvent(toolsListEventFilter(&s.env), guardEvent(&s.env))
 	return s
 }
 

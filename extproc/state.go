@@ -11,6 +11,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/outguard"
 	"github.com/actiongate/actiongate/internal/registry"
 )
 
@@ -31,14 +32,27 @@ type exchange struct {
 	// Who the call is for and through (from ext_authz's verified token).
 	User, Agent, Tenant string
 
-	// Hidden are the tools removed from a tools/list result (audited with
-	// the outcome).
-	Hidden []hiddenNote
+	// Class is the server's data classification (selects the output
+	// policy); Creds are credentials the gateway injected upstream for this
+	// call, redacted from anything coming back.
+	Class string
+	Creds []string
+	// notes collect what the response phases did, for the outcome record.
+	// Shared by pointer: the SSE hook holds a copy of the exchange.
+	notes *notes
 
 	HTTPMethod      string
 	Path            string
 	SessionID       string
 	ProtocolVersion string
+}
+
+// notes are what the response phases did to one exchange.
+type notes struct {
+	Hidden   []hiddenNote
+	Findings []outguard.Finding
+	// Blocked is the reason a message was withheld ("" if none was).
+	Blocked string
 }
 
 // hiddenNote is one tool removed from a tools/list result.
@@ -55,10 +69,11 @@ const (
 	bodyPassthrough                     // STREAMED chunks forwarded as they are
 	bodyJSON                            // BUFFERED: one JSON-RPC message
 	bodySSE                             // STREAMED text/event-stream, reassembled
+	bodyWithheld                        // BUFFERED, replaced: output the guard cannot read
 )
 
 func (b bodyHandling) String() string {
-	return [...]string{"none", "passthrough", "json", "sse"}[b]
+	return [...]string{"none", "passthrough", "json", "sse", "withheld"}[b]
 }
 
 // state is everything one stream remembers between messages. Phase
@@ -101,7 +116,12 @@ type env struct {
 	registry func() *registry.Registry
 	// observe shares what a server advertised (tool → definition hash);
 	// nil when drift is not tracked.
-	observe        func(server string, hashes map[string]string) error
+	observe func(server string, hashes map[string]string) error
+	// guard is the output policy (redaction, injection interception); nil
+	// forwards tool output as the upstream sent it.
+	guard *outguard.Guard
+	// finding counts one guard finding; never nil.
+	finding        func(f outguard.Finding)
 	transformJSON  jsonTransform
 	transformEvent eventTransform
 }

@@ -134,7 +134,9 @@ func filterListBody(e *env, x *exchange, body []byte) ([]byte, error) {
 		} else {
 			e.log.Info("tools/list: tool hidden", attrs...)
 		}
-		x.Hidden = append(x.Hidden, hiddenNote{Tool: name, hiddenTool: h})
+		if x.notes != nil {
+			x.notes.Hidden = append(x.notes.Hidden, hiddenNote{Tool: name, hiddenTool: h})
+		}
 	}
 	var err error
 	if result["tools"], err = json.Marshal(kept); err != nil {

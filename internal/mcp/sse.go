@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // DefaultMaxSSEEvent bounds one server-sent event held for reassembly.
@@ -294,4 +295,20 @@ func (r *SSEReassembler) compact() {
 	if n == 0 && cap(r.buf) > 64<<10 {
 		r.buf = nil // do not pin a large buffer for a long-lived idle stream
 	}
+}
+
+// ReencodeSSEEvent frames data as ev's replacement: the event name, id and
+// retry fields are kept (an id dropped here would break a client's
+// Last-Event-ID resumption), comments are not, and data replaces every data
+// line.
+func ReencodeSSEEvent(ev SSEFields, data []byte) []byte {
+	var b bytes.Buffer
+	if ev.HasID && !strings.ContainsAny(ev.ID, "\r\n\x00") {
+		b.WriteString("id: " + ev.ID + "\n")
+	}
+	if ev.Retry != "" {
+		b.WriteString("retry: " + ev.Retry + "\n")
+	}
+	b.Write(EncodeSSEEvent(ev.Name, data))
+	return b.Bytes()
 }

@@ -338,3 +338,20 @@ func BenchmarkSSEReassembly(b *testing.B) {
 		})
 	}
 }
+
+func TestReencodeSSEEvent_KeepsIDAndRetry(t *testing.T) {
+	raw := []byte("id: 42\r\nretry: 1000\r\n: keep-alive\r\nevent: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n")
+	r := NewSSEReassembler(1<<10, func(ev *SSEEvent) ([]byte, error) {
+		f := ev.Fields()
+		return ReencodeSSEEvent(f, []byte("{\"b\":2}\nsecond")), nil
+	})
+	out, err := r.Feed(raw, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got SSEFields
+	NewSSEReassembler(1<<10, func(ev *SSEEvent) ([]byte, error) { got = ev.Fields(); return nil, nil }).Feed(out, true)
+	if !got.HasID || got.ID != "42" || got.Retry != "1000" || got.Name != "message" || string(got.Data) != "{\"b\":2}\nsecond" {
+		t.Fatalf("re-encoded %q reads back as %+v", out, got)
+	}
+}
