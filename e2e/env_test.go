@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,14 +37,25 @@ type environment struct {
 	everything  *devenv.Everything
 	shortIdP    *devidp.IdP // a second trusted issuer with two-second tokens
 	logs        *devenv.Logs
+	// split, when set, re-cuts streamed bodies instead of the random
+	// splitter (tests that need chosen cut points).
+	split atomic.Pointer[func([]byte) [][]byte]
 }
 
-// upstream modes: one JSON server and one SSE server (session-based), so
-// both response styles cross the gateway.
+// upstream modes: JSON servers and SSE servers (session-based), so both
+// response styles cross the gateway.
 var demoModes = map[string]demo.Mode{
 	"ehr":     demo.ModeJSON | demo.ModeStateless,
 	"trading": demo.ModeSSE,
 	"mail":    demo.ModeJSON,
+}
+
+// extraMail are further registered copies of the mail server, for tests
+// that need the SSE style (mail-sse) or change a tool under the gateway
+// (mail-drift) without disturbing other tests.
+var extraMail = map[string]demo.Mode{
+	"mail-sse":   demo.ModeSSE,
+	"mail-drift": demo.ModeJSON,
 }
 
 func TestMain(m *testing.M) {
@@ -78,6 +90,13 @@ func setUp(ctx context.Context) (*environment, error) {
 		}
 		e.demos[id] = r
 	}
+	for id, mode := range extraMail {
+		r, err := demo.Start("", "mail", mode)
+		if err != nil {
+			return e, err
+		}
+		e.demos[id] = r
+	}
 	dir, err := devenv.EnsureEverything(ctx, e.logs)
 	if err != nil {
 		return e, fmt.Errorf("npm reference server: %w", err)
@@ -98,7 +117,7 @@ func setUp(ctx context.Context) (*environment, error) {
 		RegistryDir: e.registryDir, RegistryPoll: 100 * time.Millisecond,
 		// Envoy cuts streamed bodies wherever the network does; cut them
 		// everywhere so SSE handling is tested at every boundary.
-		ChunkSplitter: standin.RandomSplitter(1),
+		ChunkSplitter: e.splitter(standin.RandomSplitter(1)),
 		// An OAuth client the IdP knows but the registry does not.
 		IdP: func(o *devidp.Options) {
 			o.Agents = append(o.Agents, devidp.Agent{ClientID: "rogue-agent", ClientSecret: devidp.DevSecret("rogue-agent")})
@@ -156,6 +175,28 @@ func (e *environment) writeRegistry() (string, error) {
 	if err := os.WriteFile(filepath.Join(dst, "agents", "e2e-tester.yaml"), []byte(testerAgent), 0o644); err != nil {
 		return "", err
 	}
+	mail, err := os.ReadFile(filepath.Join(src, "servers", "mail.yaml"))
+	if err != nil {
+		return "", err
+	}
+	agentPath := filepath.Join(dst, "agents", "inbox-assistant.yaml")
+	agent, err := os.ReadFile(agentPath)
+	if err != nil {
+		return "", err
+	}
+	for id := range extraMail {
+		doc := strings.Replace(string(mail), "id: mail\n", "id: "+id+"\n", 1)
+		for from := range replace {
+			doc = strings.ReplaceAll(doc, from, e.demos[id].URL)
+		}
+		if err := os.WriteFile(filepath.Join(dst, "servers", id+".yaml"), []byte(doc), 0o644); err != nil {
+			return "", err
+		}
+		agent = append(agent, []byte("    - "+id+"/*\n")...)
+	}
+	if err := os.WriteFile(agentPath, agent, 0o644); err != nil {
+		return "", err
+	}
 	return dst, os.WriteFile(filepath.Join(dst, "servers", "everything.yaml"), []byte(everythingRegistry(e.everything.URL, "")), 0o644)
 }
 
@@ -201,6 +242,17 @@ spec:
       annotations: {readOnlyHint: true}
       inputSchema: {type: object}
 ` + extra
+}
+
+// splitter cuts streamed bodies with the test's splitter when one is
+// set, else with def.
+func (e *environment) splitter(def func([]byte) [][]byte) func([]byte) [][]byte {
+	return func(b []byte) [][]byte {
+		if f := e.split.Load(); f != nil {
+			return (*f)(b)
+		}
+		return def(b)
+	}
 }
 
 func (e *environment) tearDown() {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/actiongate/actiongate/extauthz"
 	"github.com/actiongate/actiongate/extproc"
+	"github.com/actiongate/actiongate/internal/drift"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/xds"
 )
@@ -31,6 +32,9 @@ type App struct {
 
 	Watcher *registry.Watcher // nil unless xds or extauthz runs
 	XDS     *xds.Server       // nil unless xds runs
+
+	driftOnce sync.Once
+	drift     drift.Store
 
 	addrs   map[string]string
 	grpcs   []*grpc.Server
@@ -78,9 +82,17 @@ func (a *App) start(ctx context.Context) error {
 		}
 	}
 	if cfg.Runs(ServiceExtProc) {
-		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics}
+		guard, err := cfg.Output.guard()
+		if err != nil {
+			return err
+		}
+		if guard == nil {
+			a.log.Warn("output policy disabled: tool output reaches agents unredacted and uninspected")
+		}
+		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics, Guard: guard}
 		if a.Watcher != nil {
 			eo.Registry = a.Watcher.Current
+			eo.ObserveDefinitions = a.toolDrift().Observe
 		}
 		s := extproc.New(eo)
 		if err := a.serveGRPC(ServiceExtProc, cfg.ExtProc.Listen, s.Register); err != nil {

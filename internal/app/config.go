@@ -46,7 +46,10 @@ type Config struct {
 	Policy   PolicyConfig   `yaml:"policy"`
 	// RateLimits are shared token buckets in Redis; no redis, no limits.
 	RateLimits RateLimitConfig `yaml:"rateLimits"`
-	Log        LogConfig       `yaml:"log"`
+	// Output is the policy ext_proc applies to tool output: redaction and
+	// prompt-injection interception.
+	Output OutputConfig `yaml:"output"`
+	Log    LogConfig    `yaml:"log"`
 	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
 	// ext_authz parsing, ext_proc).
 	MaxRequestBytes int `yaml:"maxRequestBytes"`
@@ -159,6 +162,7 @@ func Default() Config {
 		Policy: PolicyConfig{PollInterval: 2 * time.Second},
 		Identity: IdentityConfig{PublicURL: "http://127.0.0.1:10000", Issuers: []string{"http://127.0.0.1:9400"},
 			Audiences: []string{"actiongate"}, TenantClaim: "tenant", TaskClaim: "task", GroupsClaim: "groups"},
+		Output:          DefaultOutput(),
 		Log:             LogConfig{Level: "info", Format: "text"},
 		MaxRequestBytes: 1 << 20,
 	}
@@ -201,6 +205,11 @@ func (c Config) Validate() error {
 		}
 		if c.SpiceDB.Endpoint == "" {
 			problems = append(problems, "spicedb.endpoint: required by extauthz")
+		}
+	}
+	if c.Runs(ServiceExtProc) {
+		if _, err := c.Output.guard(); err != nil {
+			problems = append(problems, err.Error())
 		}
 	}
 	if c.MaxRequestBytes <= 0 {

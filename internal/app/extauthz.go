@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/actiongate/actiongate/authzmodel"
 	"github.com/actiongate/actiongate/extauthz"
+	"github.com/actiongate/actiongate/internal/drift"
 	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/policy"
 	"github.com/actiongate/actiongate/internal/principal"
@@ -54,7 +58,15 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 		a.closers = append(a.closers, func() { _ = l.Close() })
 		limits = l
 	}
-	s := extauthz.New(extauthz.Options{Limits: limits,
+	view := drift.NewView(a.toolDrift(), drift.ViewOptions{})
+	if err := view.Refresh(ctx); err != nil {
+		return fmt.Errorf("tool definition observations: %w", err)
+	}
+	a.goRun(func() error {
+		view.Run(ctx, func(err error) { a.log.Warn("tool definition observations did not refresh", "error", err) })
+		return nil
+	})
+	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view,
 		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz}, Schemas: schemas,
 		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
 		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,
@@ -130,4 +142,21 @@ type checker struct{ c *authzmodel.Client }
 func (k checker) CheckInvoke(ctx context.Context, p principal.Principal, server, tool string) (bool, error) {
 	r, err := k.c.CheckInvoke(ctx, p, server, tool)
 	return r.Allowed, err
+}
+
+// toolDrift is where advertised tool definitions are shared between
+// ext_proc (which sees them) and ext_authz (which refuses calls to drifted
+// tools): the rate-limit Redis when there is one, so every replica agrees,
+// else this process's memory.
+func (a *App) toolDrift() drift.Store {
+	a.driftOnce.Do(func() {
+		if addr := a.cfg.RateLimits.Redis; addr != "" {
+			rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+			a.closers = append(a.closers, func() { _ = rdb.Close() })
+			a.drift = drift.NewRedis(rdb)
+			return
+		}
+		a.drift = drift.NewMemory()
+	})
+	return a.drift
 }
