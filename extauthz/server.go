@@ -37,6 +37,7 @@ type Options struct {
 	Authz        Authorizer
 	Schemas      *SchemaCache
 	Limits       Limiter
+	Drift        DriftView // nil: drifted tools are only hidden, not refused
 	Metadata     MetadataOptions
 	MaxBodyBytes int
 	Clock        func() time.Time
@@ -109,7 +110,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 }
 
 func (s *Server) deps() Deps {
-	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz, Limits: s.opts.Limits}
+	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz, Limits: s.opts.Limits, Drift: s.opts.Drift}
 	if s.opts.Policy != nil {
 		if p := s.opts.Policy(); p != nil {
 			d.Policy = p
