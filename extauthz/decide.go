@@ -15,6 +15,7 @@ import (
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/policy"
 	"github.com/actiongate/actiongate/internal/principal"
 	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
@@ -77,6 +78,16 @@ type Result struct {
 	Decision       decision.Decision
 	RequestID      json.RawMessage // nil when the body had no readable id
 	TokenPresented bool            // a 401 then says error="invalid_token"
+	// Message is the parsed MCP request (nil when the body was not read):
+	// the audit event takes the call's arguments and provenance from it.
+	Message *mcp.Message
+	// ReadOnly: the call changes nothing (a registered tool annotated
+	// readOnlyHint, or a method other than tools/call). Its audit event may
+	// be made durable after the answer; a mutating call's must be before.
+	ReadOnly bool
+	// PolicyInput is what the policy evaluated (nil when the decision
+	// ended before the policy step): replay's input record.
+	PolicyInput *policy.Input
 }
 
 // Decide checks, in order: the route's server, the principal (token), the
@@ -112,7 +123,15 @@ func Decide(ctx context.Context, in Input, deps Deps) Result {
 	if done {
 		return r
 	}
-	return authorize(ctx, d, in, srv, msg, deps)
+	r = authorize(ctx, d, in, srv, msg, deps)
+	r.Message = msg
+	r.ReadOnly = msg == nil || !msg.IsToolCall()
+	if !r.ReadOnly {
+		if t, ok := srv.Tool(msg.ToolName); ok && t.Annotations.ReadOnlyHint != nil && *t.Annotations.ReadOnlyHint {
+			r.ReadOnly = true
+		}
+	}
+	return r
 }
 
 // readMessage parses the body strictly; bodiless GET/DELETE (Streamable
@@ -211,14 +230,18 @@ func authorize(ctx context.Context, d decision.Decision, in Input, srv *registry
 	}
 	// Last: only a call that would run takes a token.
 	lim, err := deps.Limits.Allow(ctx, p, srv.ID, tool.Name)
+	var out Result
 	switch {
 	case err != nil:
-		return deny(r.Decision, decision.ReasonInternal, "the rate-limit store did not answer", id)
+		out = deny(r.Decision, decision.ReasonInternal, "the rate-limit store did not answer", id)
 	case !lim.Allowed:
 		secs := int((lim.RetryAfter + time.Second - 1) / time.Second)
-		return deny(r.Decision, decision.ReasonRateLimited, fmt.Sprintf("%s limit reached; retry after %ds", lim.Scope, secs), id)
+		out = deny(r.Decision, decision.ReasonRateLimited, fmt.Sprintf("%s limit reached; retry after %ds", lim.Scope, secs), id)
+	default:
+		return r
 	}
-	return r
+	out.PolicyInput = r.PolicyInput
+	return out
 }
 
 // checkRegistry: the agent is registered, the tenant exists and is one the

@@ -31,12 +31,19 @@ func evaluatePolicy(ctx context.Context, d decision.Decision, in Input, f policy
 		return deny(d, decision.ReasonInternal, "no policy loaded", id)
 	}
 	d.PolicyRevision = pol.Revision()
-	res, err := pol.Evaluate(ctx, policy.Input{
+	pin := &policy.Input{
 		Principal: d.Principal, Agent: f.agent, Server: f.server, Tool: f.tool,
 		Call:            policy.Call{Method: f.msg.Method, Arguments: f.msg.Arguments},
 		Time:            in.Now,
 		RegistryVersion: d.RegistryVersion,
-	})
+	}
+	r := evaluated(ctx, d, pin, pol, id)
+	r.PolicyInput = pin
+	return r
+}
+
+func evaluated(ctx context.Context, d decision.Decision, pin *policy.Input, pol Policy, id json.RawMessage) Result {
+	res, err := pol.Evaluate(ctx, *pin)
 	if err != nil {
 		return deny(d, decision.ReasonInternal, "the policy could not be evaluated", id)
 	}

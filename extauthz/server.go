@@ -38,6 +38,7 @@ type Options struct {
 	Schemas      *SchemaCache
 	Limits       Limiter
 	Drift        DriftView // nil: drifted tools are only hidden, not refused
+	Audit        AuditOptions
 	Metadata     MetadataOptions
 	MaxBodyBytes int
 	Clock        func() time.Time
@@ -52,6 +53,7 @@ type Server struct {
 	log       *slog.Logger
 	decisions *prometheus.CounterVec
 	latency   prometheus.Histogram
+	lost      *prometheus.CounterVec
 }
 
 // New returns an ext_authz server.
@@ -73,8 +75,12 @@ func New(o Options) *Server {
 		Name: "actiongate_extauthz_check_seconds", Help: "Time to answer one Check.",
 		Buckets: prometheus.ExponentialBuckets(50e-6, 2, 14),
 	})
+	s.lost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "actiongate_audit_unrecorded_total",
+		Help: "Decision events that could not be written, by reason. A mutating call whose event was lost was denied.",
+	}, []string{"reason"})
 	if o.Metrics != nil {
-		o.Metrics.MustRegister(s.decisions, s.latency)
+		o.Metrics.MustRegister(s.decisions, s.latency, s.lost)
 	}
 	return s
 }
@@ -93,6 +99,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		// allow be the last word.
 		res = deny(res.Decision, decision.ReasonInternal, "decision deadline exceeded", res.RequestID)
 	}
+	res = recordDecision(s.opts.Audit, res, start, func(reason string) {
+		s.lost.WithLabelValues(reason).Inc()
+		s.log.Error("audit event not recorded", "decision_id", res.Decision.ID, "reason", reason,
+			"outcome", string(res.Decision.Outcome))
+	})
 	d := res.Decision
 	s.decisions.WithLabelValues(string(d.Outcome), string(d.Reason)).Inc()
 	s.latency.Observe(time.Since(start).Seconds())

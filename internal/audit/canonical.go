@@ -86,6 +86,7 @@ var canonFields = func() []canonField {
 		strField("model", func(ev *Event) string { return ev.Model }, false),
 		strField("registryVersion", func(ev *Event) string { return ev.RegistryVersion }, false),
 		strField("policyRevision", func(ev *Event) string { return ev.PolicyRevision }, false),
+		strField("inputHash", func(ev *Event) string { return ev.InputHash }, false),
 		strField("reason", func(ev *Event) string { return ev.Reason }, false),
 		strField("approvalRef", func(ev *Event) string { return ev.ApprovalRef }, false),
 		strField("errorType", func(ev *Event) string { return ev.ErrorType }, false),

@@ -45,6 +45,7 @@ func TestCanonical_MatchesJSONPlusJCS(t *testing.T) {
 		ev.Time = time.Date(2026, 1, 2, 3, 4, 5, i*123, time.FixedZone("", 3600*i))
 		ev.Arguments = json.RawMessage(`{"b":1.0,"a":[1e21,"<"]}`)
 		ev.Seq, ev.LatencyMicros, ev.InstanceID = uint64(i)*1e9, int64(-i), "gw-"+s
+		ev.InputHash = "sha256:" + s
 		checkCanonical(t, ev)
 	}
 	checkCanonical(t, &Event{ID: "x", InstanceID: "y"})

@@ -72,13 +72,18 @@ type Event struct {
 	ContextRefs []string        `json:"contextRefs,omitempty"`
 	Model       string          `json:"model,omitempty"`
 
-	RegistryVersion string   `json:"registryVersion,omitempty"`
-	PolicyRevision  string   `json:"policyRevision,omitempty"`
-	Outcome         string   `json:"outcome"`
-	Reason          string   `json:"reason,omitempty"`
-	PolicyReasons   []string `json:"policyReasons,omitempty"`
-	ApprovalRef     string   `json:"approvalRef,omitempty"`
-	Redactions      []string `json:"redactions,omitempty"`
+	RegistryVersion string `json:"registryVersion,omitempty"`
+	PolicyRevision  string `json:"policyRevision,omitempty"`
+	// InputHash is the content-store address ("sha256:<hex>" of the RFC 8785
+	// form) of the policy input document the decision evaluated; empty when
+	// the decision ended before the policy step. The document itself holds
+	// the tool arguments and stays in the store (internal/contentstore).
+	InputHash     string   `json:"inputHash,omitempty"`
+	Outcome       string   `json:"outcome"`
+	Reason        string   `json:"reason,omitempty"`
+	PolicyReasons []string `json:"policyReasons,omitempty"`
+	ApprovalRef   string   `json:"approvalRef,omitempty"`
+	Redactions    []string `json:"redactions,omitempty"`
 
 	LatencyMicros int64  `json:"latencyUs,omitempty"`
 	ErrorType     string `json:"errorType,omitempty"`
@@ -103,6 +108,9 @@ type Extras struct {
 	Latency         time.Duration
 	ErrorType       string
 	OutputHash      string
+	// InputHash is contentstore's address of the policy input, when the
+	// decision reached the policy step.
+	InputHash string
 }
 
 // FromDecision builds the event for d. It fails only when the arguments are
@@ -114,7 +122,7 @@ func FromDecision(d decision.Decision, x Extras) (Event, error) {
 		DecisionID: d.ID, Issuer: p.Issuer, User: p.User, Agent: p.Agent, Tenant: p.Tenant, Task: p.Task,
 		Server: d.Server, Method: d.Method, Tool: d.Tool, RequestID: x.RequestID, ToolCallID: x.ToolCallID,
 		PromptHash: x.PromptHash, ContextRefs: x.ContextRefs, Model: x.Model,
-		RegistryVersion: d.RegistryVersion, PolicyRevision: d.PolicyRevision,
+		RegistryVersion: d.RegistryVersion, PolicyRevision: d.PolicyRevision, InputHash: x.InputHash,
 		Outcome: string(d.Outcome), Reason: string(d.Reason), PolicyReasons: d.PolicyReasons,
 		ApprovalRef: x.ApprovalRef, Redactions: x.Redactions,
 		LatencyMicros: x.Latency.Microseconds(), ErrorType: x.ErrorType, OutputHash: x.OutputHash,
@@ -202,7 +210,7 @@ func ParseEvent(raw []byte) (Event, []byte, error) {
 // ReasonAuditUnavailable is the reason of a mutating call denied because its
 // audit event could not be made durable (ErrSpoolFull or a failed spool).
 // It belongs with the other reasons in internal/decision once wired in.
-const ReasonAuditUnavailable decision.Reason = "audit_unavailable"
+const ReasonAuditUnavailable = decision.ReasonAuditUnavailable
 
 // ContentHash is "sha-256:" + base64url(SHA-256(JCS(raw))): the form of
 // Event.OutputHash for a JSON tool result.

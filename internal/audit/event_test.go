@@ -62,7 +62,9 @@ func TestFromDecision_Fields(t *testing.T) {
 	d.Obligations = map[string]any{"limit": 3}
 	args := json.RawMessage(`{"patient_id":"p-1"}`)
 	at := time.Date(2026, 3, 10, 3, 14, 0, 0, time.FixedZone("CET", 3600))
-	ev, err := FromDecision(d, Extras{Time: at, Arguments: args, RequestID: "7", Latency: 1500 * time.Microsecond})
+	inputHash := "sha256:" + strings.Repeat("ab", 32)
+	ev, err := FromDecision(d, Extras{Time: at, Arguments: args, RequestID: "7", Latency: 1500 * time.Microsecond,
+		InputHash: inputHash})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func TestFromDecision_Fields(t *testing.T) {
 		ev.DecisionID != d.ID || ev.User != "dr-alice" || ev.Agent != "note-summarizer" || ev.Tenant != "clinic-b" ||
 		ev.Task != "task-42" || strings.Join(ev.Chain, ",") != "note-summarizer,orchestrator" || ev.Server != "ehr" ||
 		ev.Tool != "read_chart" || ev.Method != "tools/call" || ev.RequestID != "7" || ev.RegistryVersion != "reg-7f3a" ||
-		ev.PolicyRevision != "pol-91bc" || ev.Outcome != "allow" || ev.Reason != "allowed" || ev.LatencyMicros != 1500 ||
+		ev.PolicyRevision != "pol-91bc" || ev.InputHash != inputHash || ev.Outcome != "allow" || ev.Reason != "allowed" || ev.LatencyMicros != 1500 ||
 		!regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7`).MatchString(ev.ID) {
 		t.Fatalf("event %+v", ev)
 	}
@@ -110,6 +112,12 @@ func TestEventSchema_ValidatesEvents(t *testing.T) {
 	}
 	s := openSpool(t, t.TempDir(), SpoolOptions{InstanceID: "gw-s"})
 	evs := appendN(t, s, 0, 2)
+	withInput := sampleEvent(t, 2)
+	withInput.InputHash = "sha256:" + strings.Repeat("0f", 32)
+	if err := s.Append(withInput); err != nil {
+		t.Fatal(err)
+	}
+	evs = append(evs, withInput)
 	out, err := FromDecision(decision.Decision{ID: "dec-9", Outcome: decision.Deny, Reason: decision.ReasonPolicyDenied,
 		Method: "tools/call", Tool: "wipe"}, Extras{Kind: KindOutcome, ErrorType: "tool_error", Arguments: []byte(`{}`)})
 	if err != nil {
@@ -125,13 +133,14 @@ func TestEventSchema_ValidatesEvents(t *testing.T) {
 		}
 	}
 	bad := map[string]func(m map[string]any){
-		"missing id":         func(m map[string]any) { delete(m, "id") },
-		"negative seq":       func(m map[string]any) { m["seq"] = -1 },
-		"unknown outcome":    func(m map[string]any) { m["outcome"] = "maybe" },
-		"unknown field":      func(m map[string]any) { m["token"] = "eyJ..." },
-		"malformed hash":     func(m map[string]any) { m["callHash"] = "md5:abc" },
-		"malformed time":     func(m map[string]any) { m["time"] = "yesterday" },
-		"malformed prevHash": func(m map[string]any) { m["prevHash"] = "xyz" },
+		"missing id":          func(m map[string]any) { delete(m, "id") },
+		"negative seq":        func(m map[string]any) { m["seq"] = -1 },
+		"unknown outcome":     func(m map[string]any) { m["outcome"] = "maybe" },
+		"unknown field":       func(m map[string]any) { m["token"] = "eyJ..." },
+		"malformed hash":      func(m map[string]any) { m["callHash"] = "md5:abc" },
+		"malformed time":      func(m map[string]any) { m["time"] = "yesterday" },
+		"malformed prevHash":  func(m map[string]any) { m["prevHash"] = "xyz" },
+		"malformed inputHash": func(m map[string]any) { m["inputHash"] = "sha-256:" + strings.Repeat("A", 43) },
 	}
 	for name, edit := range bad {
 		m := instance(t, evs[1]).(map[string]any)
@@ -172,7 +181,7 @@ func TestSchemaFile_ListsEveryField(t *testing.T) {
 		Redactions: []string{"r"}, Arguments: json.RawMessage(`{}`), LatencyMicros: 1}
 	for _, f := range []*string{&full.Issuer, &full.User, &full.Agent, &full.Tenant, &full.Task, &full.Server,
 		&full.Method, &full.Tool, &full.RequestID, &full.ToolCallID, &full.CallHash, &full.PromptHash, &full.Model,
-		&full.RegistryVersion, &full.PolicyRevision, &full.Reason, &full.ApprovalRef, &full.ErrorType, &full.OutputHash} {
+		&full.RegistryVersion, &full.PolicyRevision, &full.InputHash, &full.Reason, &full.ApprovalRef, &full.ErrorType, &full.OutputHash} {
 		*f = "x"
 	}
 	b, _ := json.Marshal(full)

@@ -222,6 +222,7 @@ func Attributes(ev *Event) []KeyValue {
 	addList("actiongate.policy.reasons", ev.PolicyReasons)
 	add("actiongate.policy.revision", ev.PolicyRevision)
 	add("actiongate.registry.version", ev.RegistryVersion)
+	add("actiongate.decision.input_hash", ev.InputHash)
 	add("actiongate.user.issuer", ev.Issuer)
 	add("actiongate.tenant.id", ev.Tenant)
 	add("actiongate.task.id", ev.Task)

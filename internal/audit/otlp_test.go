@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -113,5 +114,47 @@ func TestOTLPRecord_EscapesLikeEncodingJSON(t *testing.T) {
 		if !reflect.DeepEqual(doc, wantDoc) {
 			t.Fatalf("%q: record differs from the document", s)
 		}
+	}
+}
+
+func TestOTLPRecord_InputHashAttribute(t *testing.T) {
+	t.Parallel()
+	s := openSpool(t, t.TempDir(), SpoolOptions{InstanceID: "gw-i"})
+	ev := sampleEvent(t, 0)
+	ev.InputHash = "sha256:" + strings.Repeat("5e", 32)
+	if err := s.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+	canon, err := ev.Canonical()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(canon, []byte(`"inputHash":"`+ev.InputHash+`"`)) {
+		t.Fatalf("canonical event lacks inputHash: %s", canon)
+	}
+	value, err := OTLPRecord(ev, canon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, kv := range Attributes(ev) {
+		if kv.Key == "actiongate.decision.input_hash" {
+			found = kv.Value.StringValue != nil && *kv.Value.StringValue == ev.InputHash
+		}
+	}
+	if !found {
+		t.Fatal("no actiongate.decision.input_hash attribute")
+	}
+	if _, _, err := ParseOTLPRecord(value); err != nil {
+		t.Fatal(err)
+	}
+	// A SIEM-side edit of the attribute alone shows.
+	edited := bytes.Replace(value, []byte(`{"stringValue":"`+ev.InputHash+`"}`),
+		[]byte(`{"stringValue":"sha256:`+strings.Repeat("00", 32)+`"}`), 1)
+	if bytes.Equal(edited, value) {
+		t.Fatal("test did not edit the attribute")
+	}
+	if _, _, err := ParseOTLPRecord(edited); !errors.Is(err, ErrAttributesMismatch) {
+		t.Fatalf("edited input hash attribute: %v", err)
 	}
 }
