@@ -209,7 +209,6 @@ func ParseEvent(raw []byte) (Event, []byte, error) {
 
 // ReasonAuditUnavailable is the reason of a mutating call denied because its
 // audit event could not be made durable (ErrSpoolFull or a failed spool).
-// It belongs with the other reasons in internal/decision once wired in.
 const ReasonAuditUnavailable = decision.ReasonAuditUnavailable
 
 // ContentHash is "sha-256:" + base64url(SHA-256(JCS(raw))): the form of
