@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -91,6 +92,7 @@ func step(e *env, st state, req *extprocv3.ProcessingRequest) (*extprocv3.Proces
 // be filtered.
 func onRequestHeaders(e *env, st state, h *extprocv3.HttpHeaders, md *corev3.Metadata) (*extprocv3.ProcessingResponse, state, error) {
 	st.sawRequest = true
+	st.started = time.Now()
 	st.x.readAuthzMetadata(md)
 	st.x.notes = &notes{}
 	if e.registry != nil {
@@ -135,7 +137,13 @@ func onRequestBody(e *env, st state, b *extprocv3.HttpBody, md *corev3.Metadata)
 			"decision_id", st.x.DecisionID)
 	}
 	st.x.RPCID, st.x.Method, st.x.Tool = msg.ID, msg.Method, msg.ToolName
+	if msg.IsToolCall() {
+		st.x.Arguments = msg.Arguments
+	}
 	if resp, err := checkArguments(e, &st.x, msg); resp != nil || err != nil {
+		if resp != nil {
+			finish(e, &st, outcome{})
+		}
 		return resp, st, err
 	}
 	return requestBodyResponse(&extprocv3.CommonResponse{}), st, nil

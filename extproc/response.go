@@ -29,6 +29,7 @@ func onResponseHeaders(e *env, st state, h *extprocv3.HttpHeaders) (*extprocv3.P
 	}
 	if h.GetEndOfStream() {
 		st.respBody = bodyNone
+		finish(e, &st, outcome{})
 		return responseHeadersResponse(nil), st, nil
 	}
 	ct := mediaType(header(hm, "content-type"))
@@ -39,6 +40,8 @@ func onResponseHeaders(e *env, st state, h *extprocv3.HttpHeaders) (*extprocv3.P
 		if e.guard != nil {
 			e.log.Warn("upstream response is compressed despite no accept-encoding; withholding it (the output policy cannot read it)",
 				"decision_id", st.x.DecisionID, "content_encoding", enc)
+			st.x.notes.Blocked = outguard.ReasonUnreadable
+			finish(e, &st, outcome{})
 			return immediateJSON(502, withheldBody(&st.x, &outguard.Blocked{Reason: outguard.ReasonUnreadable,
 				Detail: "the tool server compressed its response"}), "actiongate_compressed_response"), st, nil
 		}
@@ -76,9 +79,15 @@ func onResponseBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.Process
 		return onJSONBody(e, st, b)
 	case bodySSE:
 		resp, next := onSSEChunk(e, st, b)
+		if b.GetEndOfStream() {
+			finish(e, &next, outcome{})
+		}
 		return resp, next, nil
 	case bodyWithheld:
 		return onWithheldBody(e, st, b)
+	}
+	if b.GetEndOfStream() {
+		finish(e, &st, outcome{})
 	}
 	return responseBodyResponse(&extprocv3.CommonResponse{}), st, nil
 }
@@ -108,6 +117,7 @@ func onJSONBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.ProcessingR
 			e.log.Warn("upstream JSON response is not one JSON-RPC message; withholding it",
 				"decision_id", st.x.DecisionID, "status", st.status, "problem", problem)
 			record(e, &st.x, outguard.Outcome{Blocked: &outguard.Blocked{Reason: outguard.ReasonUnreadable}})
+			finish(e, &st, outcome{})
 			return responseBodyResponse(replaceWholeBody(withheldBody(&st.x, &outguard.Blocked{Reason: outguard.ReasonUnreadable,
 				Detail: "the tool server's response is not one JSON-RPC message"}))), st, nil
 		}
@@ -119,6 +129,7 @@ func onJSONBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.ProcessingR
 	if err != nil {
 		return nil, st, fmt.Errorf("transform JSON response: %w", err)
 	}
+	finish(e, &st, outcome{errorType: errorTypeOf(out), output: out})
 	if bytes.Equal(out, body) {
 		return responseBodyResponse(&extprocv3.CommonResponse{}), st, nil
 	}
@@ -133,6 +144,7 @@ func onWithheldBody(e *env, st state, b *extprocv3.HttpBody) (*extprocv3.Process
 	}
 	blocked := &outguard.Blocked{Reason: outguard.ReasonUnreadable, Detail: "the tool server answered with a body that is neither JSON nor an event stream"}
 	record(e, &st.x, outguard.Outcome{Blocked: blocked})
+	finish(e, &st, outcome{})
 	c := replaceWholeBody(withheldBody(&st.x, blocked))
 	c.HeaderMutation.SetHeaders = append(c.HeaderMutation.SetHeaders, hv("content-type", "application/json"))
 	return responseBodyResponse(c), st, nil

@@ -52,6 +52,8 @@ type Options struct {
 	// server (JSON bodies and SSE events) and to tools/call arguments; nil
 	// disables redaction and injection interception.
 	Guard *outguard.Guard
+	// Recorder receives one outcome event per exchange; nil: not audited.
+	Recorder Recorder
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -83,6 +85,7 @@ func New(opts Options) *Server {
 		transformEvent: identityEvent,
 		registry:       opts.Registry,
 		guard:          opts.Guard,
+		recorder:       opts.Recorder,
 		finding: func(f outguard.Finding) {
 			m.findings.WithLabelValues(f.Kind, f.Class, f.Action).Inc()
 		},
@@ -116,6 +119,9 @@ func (s *Server) Register(g *grpc.Server) { extprocv3.RegisterExternalProcessorS
 func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error {
 	ctx := stream.Context()
 	var st state
+	// An exchange that ends without a complete response (client gone,
+	// stream reset) still leaves its outcome.
+	defer func() { finish(&s.env, &st, outcome{errorType: "incomplete"}) }()
 	for {
 		req, err := stream.Recv()
 		if err != nil {

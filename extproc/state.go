@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -30,7 +31,9 @@ type exchange struct {
 	Method string
 	Tool   string
 	// Who the call is for and through (from ext_authz's verified token).
-	User, Agent, Tenant string
+	User, Agent, Tenant, Task string
+	// Arguments of a tools/call, for the outcome's call hash.
+	Arguments json.RawMessage
 
 	// Class is the server's data classification (selects the output
 	// policy); Creds are credentials the gateway injected upstream for this
@@ -82,6 +85,8 @@ func (b bodyHandling) String() string {
 type state struct {
 	sawRequest bool // false for a local reply reaching us as response_headers first
 	x          exchange
+	started    time.Time
+	finished   bool // the outcome event was written
 
 	status   int
 	respBody bodyHandling
@@ -121,7 +126,9 @@ type env struct {
 	// forwards tool output as the upstream sent it.
 	guard *outguard.Guard
 	// finding counts one guard finding; never nil.
-	finding        func(f outguard.Finding)
+	finding func(f outguard.Finding)
+	// recorder receives outcome events; nil: not audited.
+	recorder       Recorder
 	transformJSON  jsonTransform
 	transformEvent eventTransform
 }
@@ -150,7 +157,7 @@ func (x *exchange) readAuthzMetadata(md *corev3.Metadata) {
 		x.RPCID = rawIDFromMetadata(fields[decision.MetaRequestID])
 	}
 	if x.Agent == "" {
-		x.User, x.Agent, x.Tenant = str(decision.MetaUser), str(decision.MetaAgent), str(decision.MetaTenant)
+		x.User, x.Agent, x.Tenant, x.Task = str(decision.MetaUser), str(decision.MetaAgent), str(decision.MetaTenant), str(decision.MetaTask)
 	}
 }
 
