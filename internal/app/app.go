@@ -19,6 +19,7 @@ import (
 
 	"github.com/actiongate/actiongate/extauthz"
 	"github.com/actiongate/actiongate/extproc"
+	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/drift"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/xds"
@@ -35,6 +36,11 @@ type App struct {
 
 	driftOnce sync.Once
 	drift     drift.Store
+
+	// spool is this process's audit log, shared by extauthz and extproc;
+	// nil when audit is disabled.
+	spool   *audit.Spool
+	shipper *audit.Shipper
 
 	addrs   map[string]string
 	grpcs   []*grpc.Server
@@ -76,6 +82,11 @@ func (a *App) start(ctx context.Context) error {
 		a.Watcher = w
 		a.goRun(func() error { return w.Run(ctx) })
 	}
+	if cfg.Runs(ServiceExtAuthz) || cfg.Runs(ServiceExtProc) {
+		if err := a.startAudit(ctx); err != nil {
+			return err
+		}
+	}
 	if cfg.Runs(ServiceExtAuthz) {
 		if err := a.startExtAuthz(ctx); err != nil {
 			return err
@@ -90,6 +101,9 @@ func (a *App) start(ctx context.Context) error {
 			a.log.Warn("output policy disabled: tool output reaches agents unredacted and uninspected")
 		}
 		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics, Guard: guard}
+		if a.spool != nil {
+			eo.Recorder = a.spool
+		}
 		if a.Watcher != nil {
 			eo.Registry = a.Watcher.Current
 			eo.ObserveDefinitions = a.toolDrift().Observe
@@ -245,8 +259,9 @@ func (a *App) Close() {
 		stopGracefully(g, 5*time.Second)
 	}
 	a.wg.Wait()
-	for _, c := range a.closers {
-		c()
+	// Last started, first stopped: the audit shipper before its spool.
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
 	}
 }
 

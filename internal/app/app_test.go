@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/devenv"
 	"github.com/actiongate/actiongate/internal/devidp"
 	"github.com/actiongate/actiongate/internal/registry"
@@ -26,12 +27,12 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 		check   func(*testing.T, Config)
 	}{
-		{"defaults kept for unset fields", "services: [extproc]\n", "", func(t *testing.T, c Config) {
+		{"defaults kept for unset fields", "services: [extproc]\naudit: {disabled: true}\n", "", func(t *testing.T, c Config) {
 			if !c.Runs(ServiceExtProc) || c.Runs(ServiceXDS) || c.ExtProc.Listen != "127.0.0.1:18002" {
 				t.Errorf("got %+v", c)
 			}
 		}},
-		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\n", "", func(t *testing.T, c Config) {
+		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\naudit: {disabled: true}\n", "", func(t *testing.T, c Config) {
 			if c.Registry.PollInterval.Milliseconds() != 500 {
 				t.Errorf("poll interval %v", c.Registry.PollInterval)
 			}
@@ -40,6 +41,9 @@ func TestLoadConfig(t *testing.T) {
 		{"unknown service", "services: [xds, firewall]\n", `unknown service "firewall"`, nil},
 		{"no registry for extauthz", "services: [extauthz]\nregistry: {dir: \"\"}\n", "registry.dir", nil},
 		{"bad log format", "log: {format: xml}\n", "log.format", nil},
+		{"audit needs a spool", "services: [extproc]\n", "audit.spoolDir: required", nil},
+		{"checkpoints need a key", "services: [extproc]\naudit: {spoolDir: s, brokers: [k:9092]}\n", "audit.signingKeyFile", nil},
+		{"audit not needed by xds alone", "services: [xds]\nregistry: {dir: r}\n", "", func(t *testing.T, c Config) {}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +98,16 @@ func TestStart_AllServices(t *testing.T) {
 	cfg.SpiceDB.Endpoint, cfg.SpiceDB.PresharedKey = sdb.Endpoint, sdb.PresharedKey
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Meta.Listen = "127.0.0.1:0"
+	k, err := devenv.StartKafka(ctx, devenv.KafkaOptions{Topics: []string{audit.DefaultTopic, audit.DefaultCheckpointTopic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Stop()
+	skey, _, err := audit.GenerateKey(audit.Origin("app-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.SpoolDir, cfg.Audit.InstanceID, cfg.Audit.SigningKey, cfg.Audit.Brokers = t.TempDir(), "app-test", skey, k.Brokers
 	a, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -141,11 +155,50 @@ func TestStart_AllServices(t *testing.T) {
 
 func TestStart_InvalidRegistryFails(t *testing.T) {
 	cfg := Default()
+	cfg.Audit.Disabled = true
 	cfg.Services = []string{ServiceXDS, ServiceExtProc, ServiceMeta, ServiceAdmin}
 	cfg.Registry.Dir = t.TempDir() // no documents
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Meta.Listen = "127.0.0.1:0"
 	if _, err := Start(context.Background(), cfg, slog.New(slog.DiscardHandler)); err == nil {
 		t.Fatal("starting with an empty registry must fail, not serve an empty gateway")
+	}
+}
+
+// TestKubernetesConfigIsValid: the config shipped in the Kubernetes
+// manifest decodes strictly and validates once the per-pod flags are set.
+func TestKubernetesConfigIsValid(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kubernetes", "actiongate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(b), "  actiongate.yaml: |\n")
+	if i < 0 {
+		t.Fatal("no actiongate.yaml in the manifest")
+	}
+	var body strings.Builder
+	for _, line := range strings.Split(string(b[i:]), "\n")[1:] {
+		if !strings.HasPrefix(line, "    ") && line != "" {
+			break
+		}
+		body.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "actiongate.yaml")
+	if err := os.WriteFile(path, []byte(body.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := DecodeConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "audit.signingKeyFile") {
+		t.Fatalf("without the per-pod key flag: %v", err)
+	}
+	cfg.Audit.SigningKeyFile, cfg.Audit.InstanceID = "/etc/actiongate/audit-keys/actiongate-0.key", "actiongate-0"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Audit.SpoolDir == "" || len(cfg.Audit.Brokers) != 3 {
+		t.Fatalf("audit %+v", cfg.Audit)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/ratelimit"
 )
 
@@ -49,7 +50,9 @@ type Config struct {
 	// Output is the policy ext_proc applies to tool output: redaction and
 	// prompt-injection interception.
 	Output OutputConfig `yaml:"output"`
-	Log    LogConfig    `yaml:"log"`
+	// Audit is where every decision and outcome is recorded.
+	Audit AuditConfig `yaml:"audit"`
+	Log   LogConfig   `yaml:"log"`
 	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
 	// ext_authz parsing, ext_proc).
 	MaxRequestBytes int `yaml:"maxRequestBytes"`
@@ -162,14 +165,26 @@ func Default() Config {
 		Policy: PolicyConfig{PollInterval: 2 * time.Second},
 		Identity: IdentityConfig{PublicURL: "http://127.0.0.1:10000", Issuers: []string{"http://127.0.0.1:9400"},
 			Audiences: []string{"actiongate"}, TenantClaim: "tenant", TaskClaim: "task", GroupsClaim: "groups"},
-		Output:          DefaultOutput(),
+		Output: DefaultOutput(),
+		Audit: AuditConfig{Topic: audit.DefaultTopic, CheckpointTopic: audit.DefaultCheckpointTopic,
+			CheckpointInterval: 5 * time.Second},
 		Log:             LogConfig{Level: "info", Format: "text"},
 		MaxRequestBytes: 1 << 20,
 	}
 }
 
-// LoadConfig reads a YAML file over the defaults.
+// LoadConfig reads a YAML file over the defaults and validates it.
 func LoadConfig(path string) (Config, error) {
+	cfg, err := DecodeConfig(path)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// DecodeConfig reads a YAML file over the defaults without validating it,
+// for callers that change it further (command-line flags) first.
+func DecodeConfig(path string) (Config, error) {
 	cfg := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -180,7 +195,7 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 // Validate reports configuration errors before anything starts.
@@ -206,6 +221,9 @@ func (c Config) Validate() error {
 		if c.SpiceDB.Endpoint == "" {
 			problems = append(problems, "spicedb.endpoint: required by extauthz")
 		}
+	}
+	if c.Runs(ServiceExtAuthz) || c.Runs(ServiceExtProc) {
+		problems = append(problems, c.Audit.problems()...)
 	}
 	if c.Runs(ServiceExtProc) {
 		if _, err := c.Output.guard(); err != nil {

@@ -66,7 +66,11 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 		view.Run(ctx, func(err error) { a.log.Warn("tool definition observations did not refresh", "error", err) })
 		return nil
 	})
-	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view,
+	auditOpts := extauthz.AuditOptions{RecordArguments: cfg.Audit.RecordArguments, ReadOnlyContinue: cfg.Audit.ReadOnlyContinue}
+	if a.spool != nil {
+		auditOpts.Recorder = a.spool
+	}
+	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view, Audit: auditOpts,
 		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz}, Schemas: schemas,
 		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
 		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,

@@ -22,6 +22,8 @@ const auditUsage = `usage:
       write both topics, read to their end, as JSON Lines
   actiongate audit prove EVENT-ID (--file EXPORT | --brokers ...) --key FILE
       print an inclusion proof of one event against a signed checkpoint
+  actiongate audit replay DECISION-ID --store DIR (--file EXPORT | --brokers ...) [--key FILE] [--json]
+      re-evaluate one decision with its recorded policy revision and input; exit 1 on any difference
   actiongate audit keygen --instance ID --out PREFIX
       make an instance's Ed25519 checkpoint key: PREFIX.key (secret), PREFIX.pub (for auditors)`
 
@@ -40,6 +42,8 @@ func Audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return auditProve(ctx, args[1:], stdout, stderr)
 	case "keygen":
 		return auditKeygen(args[1:], stdout, stderr)
+	case "replay":
+		return auditReplay(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown audit command %q\n%s", args[0], auditUsage)
 }

@@ -47,12 +47,14 @@ func TestMain_Dispatch(t *testing.T) {
 func TestServeConfig_FlagsOverrideFile(t *testing.T) {
 	var errb bytes.Buffer
 	cfg, err := serveConfig([]string{"--services", "extauthz", "--extauthz-listen", "127.0.0.1:0",
-		"--registry", "../../examples/registry", "--data-plane-port", "10443", "--log-format", "json"}, &errb)
+		"--registry", "../../examples/registry", "--data-plane-port", "10443", "--log-format", "json",
+		"--audit-spool", t.TempDir(), "--audit-brokers", "127.0.0.1:9092", "--audit-key", "instance.key"}, &errb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Services) != 1 || cfg.ExtAuthz.Listen != "127.0.0.1:0" || cfg.XDS.DataPlane.ListenPort != 10443 ||
-		cfg.Log.Format != "json" || cfg.ExtProc.Listen != "127.0.0.1:18002" {
+		cfg.Log.Format != "json" || cfg.ExtProc.Listen != "127.0.0.1:18002" || cfg.Audit.SigningKeyFile != "instance.key" ||
+		len(cfg.Audit.Brokers) != 1 {
 		t.Errorf("config %+v", cfg)
 	}
 }
@@ -67,7 +69,7 @@ func TestServe_RunsUntilCancelled(t *testing.T) {
 		done <- Serve(ctx, []string{"--services", "xds,extproc,meta,admin", "--registry", "../../examples/registry", "--xds-listen", "127.0.0.1:0",
 			// ext_authz runs elsewhere: xds points data planes at its address.
 			"--extauthz-listen", "127.0.0.1:18001", "--extproc-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-			"--meta-listen", "127.0.0.1:0",
+			"--meta-listen", "127.0.0.1:0", "--audit-disabled",
 			"--log-level", "info"}, &bytes.Buffer{}, errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)

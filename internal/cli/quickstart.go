@@ -133,9 +133,14 @@ ActionGate quickstart is ready (%s).
       -H 'mcp-protocol-version: 2025-06-18' \
       -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"write_summary","arguments":{"patient_id":"p-1001","summary":"stable"}}}'
 
+  Every decision and outcome is audited to Kafka topic actiongate.audit (signed checkpoints
+  in actiongate.audit.checkpoints). Verify the log with the instance's public key:
+
+    go run ./cmd/actiongate audit verify --brokers %[6]s --key %[8]s
+
   The stand-in is a test and demo data plane, not a production proxy; see README.md
   for running with a real Envoy. Press Ctrl-C to stop.
-`, reg.Version, st.IdP.Issuer, st.App.Addr("admin"), st.App.Addr("xds"), st.SpiceDB.Endpoint, st.Kafka.Brokers[0], st.MCPURL("ehr"))
+`, reg.Version, st.IdP.Issuer, st.App.Addr("admin"), st.App.Addr("xds"), st.SpiceDB.Endpoint, st.Kafka.Brokers[0], st.MCPURL("ehr"), st.AuditKeyFile)
 }
 
 // prefixed writes each progress line with a prefix.

@@ -51,6 +51,11 @@ func serveConfig(args []string, stderr io.Writer) (app.Config, error) {
 	dpPort := fs.Uint("data-plane-port", 0, "port of the data plane's MCP listener (published over xDS)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
+	auditSpool := fs.String("audit-spool", "", "audit spool directory (this instance's durable log)")
+	auditBrokers := fs.String("audit-brokers", "", "comma-separated Kafka brokers the audit log is shipped to")
+	auditKey := fs.String("audit-key", "", "the instance's checkpoint signing key file (actiongate audit keygen)")
+	auditInstance := fs.String("audit-instance", "", "audit instance id (default: the one recorded in the spool)")
+	auditOff := fs.Bool("audit-disabled", false, "run without an audit trail (calls are not recorded; never in production)")
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
 	}
@@ -60,7 +65,8 @@ func serveConfig(args []string, stderr io.Writer) (app.Config, error) {
 	cfg := app.Default()
 	if *path != "" {
 		var err error
-		if cfg, err = app.LoadConfig(*path); err != nil {
+		// Validated below, once the flags have had their say.
+		if cfg, err = app.DecodeConfig(*path); err != nil {
 			return cfg, err
 		}
 	}
@@ -84,6 +90,15 @@ func serveConfig(args []string, stderr io.Writer) (app.Config, error) {
 	override("log-format", &cfg.Log.Format, *logFormat)
 	if set["data-plane-port"] {
 		cfg.XDS.DataPlane.ListenPort = uint32(*dpPort)
+	}
+	override("audit-spool", &cfg.Audit.SpoolDir, *auditSpool)
+	override("audit-key", &cfg.Audit.SigningKeyFile, *auditKey)
+	override("audit-instance", &cfg.Audit.InstanceID, *auditInstance)
+	if set["audit-brokers"] {
+		cfg.Audit.Brokers = strings.Split(*auditBrokers, ",")
+	}
+	if set["audit-disabled"] {
+		cfg.Audit.Disabled = *auditOff
 	}
 	return cfg, cfg.Validate()
 }

@@ -12,11 +12,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/actiongate/actiongate/envoy/standin"
 	"github.com/actiongate/actiongate/internal/app"
+	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/devenv"
 	"github.com/actiongate/actiongate/internal/devidp"
 	"github.com/actiongate/actiongate/internal/registry"
@@ -46,6 +50,12 @@ type Options struct {
 	// ChunkSplitter re-cuts streamed bodies in the stand-in (tests).
 	ChunkSplitter func([]byte) [][]byte
 
+	// AuditDir holds the audit spool and the instance's checkpoint key; a
+	// temporary directory, removed on Close, if empty.
+	AuditDir string
+	// Audit adjusts the audit configuration (tests: spool bounds).
+	Audit func(*app.AuditConfig)
+
 	Logger   *slog.Logger
 	Progress io.Writer // human progress lines for slow steps; nil discards
 }
@@ -56,7 +66,13 @@ type Stack struct {
 	Proxy   *standin.Proxy
 	SpiceDB *devenv.SpiceDB
 	Kafka   *devenv.Kafka
-	IdP     *devidp.IdP
+	// AuditInstance is the gateway's audit log id; AuditKey the public
+	// checkpoint key auditors verify with (`audit verify --key`), written
+	// beside the spool as <instance>.pub.
+	AuditInstance string
+	AuditKey      string
+	AuditKeyFile  string
+	IdP           *devidp.IdP
 
 	// DataPlane is the stand-in's MCP listener, 127.0.0.1:<port>.
 	DataPlane string
@@ -115,6 +131,9 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 	if o.RegistryPoll > 0 {
 		cfg.Registry.PollInterval = o.RegistryPoll
 	}
+	if err := s.auditConfig(o, &cfg.Audit); err != nil {
+		return err
+	}
 	cfg.XDS.Listen = orLoopback(o.XDSAddr)
 	cfg.ExtAuthz.Listen = orLoopback(o.ExtAuthzAddr)
 	cfg.ExtProc.Listen = orLoopback(o.ExtProcAddr)
@@ -145,7 +164,8 @@ func (s *Stack) startDeps(ctx context.Context, o Options) error {
 	s.SpiceDB = sdb
 	s.stops = append(s.stops, sdb.Stop)
 	fmt.Fprintln(o.Progress, "starting the Kafka-protocol broker (kfake)")
-	k, err := devenv.StartKafka(ctx, devenv.KafkaOptions{Port: o.KafkaPort})
+	k, err := devenv.StartKafka(ctx, devenv.KafkaOptions{Port: o.KafkaPort,
+		Topics: []string{audit.DefaultTopic, audit.DefaultCheckpointTopic}})
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
@@ -218,6 +238,51 @@ func (s *Stack) Close() {
 		s.stops[i]()
 	}
 	s.stops = nil
+}
+
+// auditConfig points the gateway's audit at the stack's broker, with a
+// spool and a checkpoint key that survive restarts when AuditDir is set
+// (the quickstart) and a fresh temporary pair otherwise.
+func (s *Stack) auditConfig(o Options, c *app.AuditConfig) error {
+	dir := o.AuditDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "actiongate-audit-")
+		if err != nil {
+			return err
+		}
+		s.stops = append(s.stops, func() { _ = os.RemoveAll(d) })
+		dir = d
+	}
+	const instance = "gateway-1"
+	keyFile := filepath.Join(dir, instance+".key")
+	pubFile := filepath.Join(dir, instance+".pub")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		skey, vkey, err := audit.GenerateKey(audit.Origin(instance))
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(pubFile, []byte(vkey+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	pub, err := os.ReadFile(pubFile)
+	if err != nil {
+		return fmt.Errorf("audit key: %w", err)
+	}
+	c.SpoolDir, c.InstanceID, c.SigningKeyFile = filepath.Join(dir, "spool"), instance, keyFile
+	c.Brokers = s.Kafka.Brokers
+	c.CheckpointInterval = time.Second
+	if o.Audit != nil {
+		o.Audit(c)
+	}
+	s.AuditInstance, s.AuditKey, s.AuditKeyFile = instance, strings.TrimSpace(string(pub)), pubFile
+	return nil
 }
 
 func orLoopback(addr string) string {
