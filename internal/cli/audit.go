@@ -28,7 +28,7 @@ const auditUsage = `usage:
       make an instance's Ed25519 checkpoint key: PREFIX.key (secret), PREFIX.pub (for auditors)`
 
 // Audit reads, verifies and proves the audit log: `audit verify`,
-// `audit export`, `audit prove`, `audit keygen`.
+// `audit export`, `audit prove`, `audit keygen`, `audit replay`.
 func Audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(auditUsage)

@@ -5,6 +5,11 @@
 // sub = user, act.sub = agent, aud = the gateway — only through that token
 // endpoint; there is no shortcut that mints tokens in process.
 //
+// It also plays an upstream API provider such as GitHub for the credential
+// broker: Apps connect users with the authorization code flow and PKCE
+// (auto-approved for the login_hint user: DEV ONLY), refresh and revoke
+// their tokens, and the upstream tool server calls APIUserPath with them.
+//
 // Everything is in memory and every credential is a documented dev value:
 // it is a development and test tool, never an identity provider for real
 // users.
@@ -19,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,10 +65,14 @@ type Options struct {
 	Addr   string
 	Users  []User
 	Agents []Agent
+	// Apps are upstream-style OAuth clients (see App). DEV ONLY.
+	Apps []App
 	// Audience of exchanged tokens (default DefaultAudience).
 	Audience string
 	// AccessTokenTTL of every token issued (default 10m).
 	AccessTokenTTL time.Duration
+	// RefreshTokenTTL of app refresh tokens (default 24h).
+	RefreshTokenTTL time.Duration
 	// KeyGrace is how long a rotated-out signing key stays in the JWKS
 	// (default AccessTokenTTL + 1m, so tokens it signed keep verifying).
 	KeyGrace time.Duration
@@ -128,7 +138,7 @@ func Start(ctx context.Context, opts Options) (*IdP, error) {
 		}
 	}()
 	opts.Logger.Info("devidp: OpenID Provider ready (dev only; public credentials)", "issuer", idp.Issuer,
-		"users", len(opts.Users), "agents", len(opts.Agents))
+		"users", len(opts.Users), "agents", len(opts.Agents), "apps", len(opts.Apps))
 	return idp, nil
 }
 
@@ -137,9 +147,19 @@ func newHandler(opts Options, store *storage) (http.Handler, error) {
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
 		return nil, err
 	}
+	scopes := []string{"openid", "offline_access"}
+	for _, id := range store.appIDs {
+		for _, sc := range store.appClients[id].app.Scopes {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
 	provider, err := op.NewProvider(&op.Config{
-		CryptoKey:       cryptoKey,
-		SupportedScopes: []string{"openid"},
+		CryptoKey:             cryptoKey,
+		CodeMethodS256:        true,
+		GrantTypeRefreshToken: true,
+		SupportedScopes:       scopes,
 		SupportedClaims: []string{
 			"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "act", "tenant", "groups", "scope",
 		},
@@ -149,6 +169,8 @@ func newHandler(opts Options, store *storage) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+DirectoryPath, store.serveDirectory)
+	mux.HandleFunc("GET "+ApprovePath, store.serveApprove)
+	mux.Handle("GET "+APIUserPath, apiUser{store: store, crypto: provider.Crypto()})
 	mux.Handle("/", provider)
 	return mux, nil
 }
@@ -190,6 +212,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.AccessTokenTTL <= 0 {
 		o.AccessTokenTTL = 10 * time.Minute
+	}
+	if o.RefreshTokenTTL <= 0 {
+		o.RefreshTokenTTL = 24 * time.Hour
 	}
 	if o.KeyGrace <= 0 {
 		o.KeyGrace = o.AccessTokenTTL + time.Minute

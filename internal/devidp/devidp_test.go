@@ -37,7 +37,12 @@ func startIdP(t *testing.T, opts Options) *IdP {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(idp.Stop)
+	t.Cleanup(func() {
+		// A keep-alive connection the client dialled but never used is
+		// "new" to the server, and Shutdown waits for it (up to Stop's 3 s).
+		http.DefaultClient.CloseIdleConnections()
+		idp.Stop()
+	})
 	return idp
 }
 

@@ -22,6 +22,8 @@ type Directory struct {
 	Audience string          `json:"audience"`
 	Users    []DirectoryUser `json:"users"`
 	Agents   []string        `json:"agents"`
+	// Apps are the upstream-style OAuth clients (see App).
+	Apps []string `json:"apps,omitempty"`
 }
 
 // DirectoryUser is one dev user as the directory lists it.
@@ -33,7 +35,7 @@ type DirectoryUser struct {
 }
 
 func (s *storage) directory() Directory {
-	d := Directory{Issuer: s.opts.Issuer, Audience: s.opts.Audience, Agents: s.agentIDs, Users: []DirectoryUser{}}
+	d := Directory{Issuer: s.opts.Issuer, Audience: s.opts.Audience, Agents: s.agentIDs, Apps: s.appIDs, Users: []DirectoryUser{}}
 	for _, sub := range s.userList {
 		u := s.users[sub]
 		d.Users = append(d.Users, DirectoryUser{Subject: u.Subject, Tenant: u.Tenant, Tenants: u.Tenants, Groups: u.Groups})

@@ -22,7 +22,13 @@ const maxUnixSeconds = 253402300799
 
 // CreateAccessToken names and times every access token op signs. A
 // delegated token never outlives the user token it was exchanged from.
+// App grants always carry offline_access, so they come through
+// CreateAccessAndRefreshTokens; one that did not is recorded here.
 func (s *storage) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+	if _, ok := req.(*authRequest); ok {
+		id, _, exp, err := s.issueAppTokens(req, "", false)
+		return id, exp, err
+	}
 	exp := time.Now().Add(s.opts.AccessTokenTTL)
 	if te, ok := req.(op.TokenExchangeRequest); ok {
 		if subExp, ok := numericDate(te.GetExchangeSubjectTokenClaims()["exp"]); ok && subExp.Before(exp) {

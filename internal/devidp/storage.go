@@ -18,18 +18,22 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// storage is the OP's in-memory state: configured users and agents, the
-// signing keys and each user's (derived) assertion key. It implements
+// storage is the OP's in-memory state: configured users, agents and apps,
+// the signing keys and each user's (derived) assertion key. It implements
 // op.Storage plus the client-credentials, token-exchange and JWT-profile
-// storages; the browser flows (authorization code, refresh, device) are
-// refused because nothing here has a login page.
+// storages. The browser flow (authorization code with PKCE, refresh,
+// revocation) is open to Apps only, with a DEV ONLY auto-approving login
+// step (apps.go); agents never get it, and the device flow is refused.
 type storage struct {
-	opts     Options
-	users    map[string]*userEntry
-	agents   map[string]Agent
-	keys     *keyRing
-	userList []string // sorted, for error messages and the directory
-	agentIDs []string
+	opts       Options
+	users      map[string]*userEntry
+	agents     map[string]Agent
+	appClients map[string]appClient
+	apps       *appState
+	keys       *keyRing
+	userList   []string // sorted, for error messages and the directory
+	agentIDs   []string
+	appIDs     []string
 }
 
 type userEntry struct {
@@ -38,14 +42,14 @@ type userEntry struct {
 	key   *ecdsa.PublicKey
 }
 
-var errNoBrowserFlows = errors.New("devidp: browser flows are not supported; use client_credentials, jwt-bearer and token-exchange")
+var errNoBrowserFlows = errors.New("devidp: browser flows are for apps only; agents use client_credentials, jwt-bearer and token-exchange")
 
 func newStorage(opts Options) (*storage, error) {
 	keys, err := newKeyRing(opts.KeyGrace)
 	if err != nil {
 		return nil, err
 	}
-	s := &storage{opts: opts, users: map[string]*userEntry{}, agents: map[string]Agent{}, keys: keys}
+	s := &storage{opts: opts, users: map[string]*userEntry{}, agents: map[string]Agent{}, keys: keys, apps: newAppState()}
 	for _, u := range opts.Users {
 		if u.Subject == "" || s.users[u.Subject] != nil {
 			return nil, fmt.Errorf("devidp: user subject %q is empty or repeated", u.Subject)
@@ -72,6 +76,9 @@ func newStorage(opts Options) (*storage, error) {
 	}
 	sort.Strings(s.userList)
 	sort.Strings(s.agentIDs)
+	if err := s.addApps(opts.Apps); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -114,6 +121,9 @@ func (c agentClient) RestrictAdditionalAccessTokenScopes() func([]string) []stri
 // --- op.OPStorage ---
 
 func (s *storage) GetClientByClientID(_ context.Context, clientID string) (op.Client, error) {
+	if app, ok := s.appClients[clientID]; ok {
+		return app, nil
+	}
 	if _, ok := s.agents[clientID]; !ok {
 		return nil, fmt.Errorf("unknown client %q", clientID)
 	}
@@ -121,8 +131,11 @@ func (s *storage) GetClientByClientID(_ context.Context, clientID string) (op.Cl
 }
 
 func (s *storage) AuthorizeClientIDSecret(_ context.Context, clientID, secret string) error {
-	a, ok := s.agents[clientID]
-	if !ok || subtle.ConstantTimeCompare([]byte(a.ClientSecret), []byte(secret)) != 1 {
+	want := s.agents[clientID].ClientSecret
+	if app, ok := s.appClients[clientID]; ok {
+		want = app.app.ClientSecret
+	}
+	if want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(secret)) != 1 {
 		return errors.New("unknown client or wrong secret")
 	}
 	return nil
@@ -179,32 +192,46 @@ func (s *storage) JWTProfileTokenType(context.Context, op.TokenRequest) (op.Acce
 
 func (s *storage) Health(context.Context) error { return nil }
 
-// --- op.AuthStorage ---
+// --- op.AuthStorage: the browser flow, for Apps only (see apps.go) ---
 
-func (s *storage) CreateAuthRequest(context.Context, *oidc.AuthRequest, string) (op.AuthRequest, error) {
-	return nil, oidc.ErrUnsupportedGrantType().WithParent(errNoBrowserFlows)
+func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+	if _, ok := s.appClients[req.ClientID]; !ok {
+		return nil, oidc.ErrUnsupportedGrantType().WithParent(errNoBrowserFlows)
+	}
+	return s.createAppAuthRequest(req)
 }
-func (s *storage) AuthRequestByID(context.Context, string) (op.AuthRequest, error) {
-	return nil, errNoBrowserFlows
+func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest, error) {
+	return s.authRequestByID(id)
 }
-func (s *storage) AuthRequestByCode(context.Context, string) (op.AuthRequest, error) {
-	return nil, errNoBrowserFlows
+func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
+	return s.authRequestByCode(code)
 }
-func (s *storage) SaveAuthCode(context.Context, string, string) error { return errNoBrowserFlows }
-func (s *storage) DeleteAuthRequest(context.Context, string) error    { return nil }
+func (s *storage) SaveAuthCode(_ context.Context, id, code string) error {
+	return s.saveAuthCode(id, code)
+}
+func (s *storage) DeleteAuthRequest(_ context.Context, id string) error {
+	s.deleteAuthRequest(id)
+	return nil
+}
 
-func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
-	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType().WithDescription("refresh tokens are not issued")
+func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+	return s.issueAppTokens(req, current, true)
 }
-func (s *storage) TokenRequestByRefreshToken(context.Context, string) (op.RefreshTokenRequest, error) {
-	return nil, op.ErrInvalidRefreshToken
+func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+	return s.refreshGrant(token)
 }
-func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, string, error) {
-	return "", "", op.ErrInvalidRefreshToken
+func (s *storage) GetRefreshTokenInfo(_ context.Context, _, token string) (string, string, error) {
+	return s.refreshTokenInfo(token)
 }
 func (s *storage) TerminateSession(context.Context, string, string) error { return nil }
-func (s *storage) RevokeToken(context.Context, string, string, string) *oidc.Error {
-	return oidc.ErrRequestNotSupported().WithDescription("revocation is not supported by the dev IdP")
+
+// RevokeToken revokes app tokens (RFC 7009); agents' JWTs cannot be
+// revoked here, as before.
+func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *oidc.Error {
+	if handled, err := s.revoke(tokenID, clientID); handled {
+		return err
+	}
+	return oidc.ErrRequestNotSupported().WithDescription("the dev IdP revokes only app tokens")
 }
 
 func (s *storage) SigningKey(context.Context) (op.SigningKey, error) { return s.keys.signing(), nil }
