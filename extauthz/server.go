@@ -8,14 +8,18 @@ import (
 	"strings"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/registry"
+	"github.com/actiongate/actiongate/internal/telemetry"
 )
 
 // ContextServerID is the route context extension naming the MCP server
@@ -31,14 +35,17 @@ const HeaderTask = "x-actiongate-task"
 // built per request.
 type Options struct {
 	// Registry and Policy return the current versions (lock-free reads).
-	Registry     func() *registry.Registry
-	Policy       func() Policy
-	Auth         Authenticator
-	Authz        Authorizer
-	Schemas      *SchemaCache
-	Limits       Limiter
-	Drift        DriftView // nil: drifted tools are only hidden, not refused
-	Audit        AuditOptions
+	Registry func() *registry.Registry
+	Policy   func() Policy
+	Auth     Authenticator
+	Authz    Authorizer
+	Schemas  *SchemaCache
+	Limits   Limiter
+	Drift    DriftView // nil: drifted tools are only hidden, not refused
+	Audit    AuditOptions
+	// Tracer, when set, records one span per decision and continues the
+	// trace into the upstream request (traceparent).
+	Tracer       trace.Tracer
 	Metadata     MetadataOptions
 	MaxBodyBytes int
 	Clock        func() time.Time
@@ -117,7 +124,37 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			slog.String("registry_version", d.RegistryVersion), slog.String("policy_revision", d.PolicyRevision),
 			slog.String("request_id", in.Request.Headers["x-request-id"]))
 	}
-	return Respond(res, s.opts.Metadata), nil
+	resp := Respond(res, s.opts.Metadata)
+	if s.opts.Tracer != nil {
+		traceDecision(ctx, s.opts.Tracer, in, res, start, resp)
+	}
+	return resp, nil
+}
+
+// traceDecision records the decision's span and, on an allow, hands its
+// context to the upstream request, so ext_proc's span and the upstream
+// join the same trace (one header, overwritten: an agent cannot graft the
+// call onto a trace of its choosing past this point).
+func traceDecision(ctx context.Context, tracer trace.Tracer, in Input, res Result, start time.Time, resp *authv3.CheckResponse) {
+	d := res.Decision
+	tctx := telemetry.ContextFromHeaders(ctx, func(k string) string { return in.Request.Headers[k] })
+	c := telemetry.Call{DecisionID: d.ID, Server: d.Server, Method: d.Method, Tool: d.Tool,
+		SessionID: in.Request.Headers["mcp-session-id"], ProtocolVersion: in.Request.Headers["mcp-protocol-version"],
+		Agent: d.Principal.Agent, Tenant: d.Principal.Tenant, PolicyRevision: d.PolicyRevision, Start: start}
+	if res.RequestID != nil {
+		c.RequestID = string(res.RequestID)
+	}
+	if m := res.Message; m != nil {
+		tctx = telemetry.ContextFromMeta(tctx, m.Meta)
+	}
+	tctx, span := telemetry.StartDecision(tctx, tracer, c)
+	telemetry.EndDecision(span, d)
+	if ok := resp.GetOkResponse(); ok != nil {
+		if tp := telemetry.Traceparent(tctx); tp != "" {
+			ok.Headers = append(ok.Headers, &corev3.HeaderValueOption{
+				Header: &corev3.HeaderValue{Key: telemetry.HeaderTraceparent, Value: tp}, Append: wrapperspb.Bool(false)})
+		}
+	}
 }
 
 func (s *Server) deps() Deps {

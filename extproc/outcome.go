@@ -3,11 +3,14 @@ package extproc
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/principal"
+	"github.com/actiongate/actiongate/internal/telemetry"
 )
 
 // Recorder is where outcome events go (*audit.Spool). Outcomes are written
@@ -31,6 +34,7 @@ func finish(e *env, st *state, o outcome) {
 		return
 	}
 	st.finished = true
+	endSpan(st, o)
 	if e.recorder == nil {
 		return
 	}
@@ -59,6 +63,12 @@ func finish(e *env, st *state, o outcome) {
 		if n.Blocked != "" {
 			d.Outcome, d.Reason = decision.Deny, decision.Reason(n.Blocked)
 			ex.ErrorType = n.Blocked
+		}
+	}
+	if len(o.output) == 0 && x.notes != nil && x.notes.Output != nil {
+		o.output = x.notes.Output
+		if ex.ErrorType == "" {
+			ex.ErrorType = errorTypeOf(o.output)
 		}
 	}
 	if len(o.output) > 0 {
@@ -97,4 +107,40 @@ func errorTypeOf(body []byte) string {
 		return "tool_error"
 	}
 	return ""
+}
+
+// endSpan ends the exchange's span with what the response phases saw:
+// identifiers and counts only.
+func endSpan(st *state, o outcome) {
+	r := telemetry.Result{HTTPStatus: st.status, ToolError: o.errorType == "tool_error"}
+	if code, ok := strings.CutPrefix(o.errorType, "jsonrpc:"); ok {
+		r.RPCErrorCode, _ = strconv.Atoi(code)
+	}
+	if n := st.x.notes; n != nil {
+		for _, f := range n.Findings {
+			if f.Kind == "redaction" && f.Action != "report" {
+				r.Redactions++
+			}
+		}
+		if n.Blocked != "" {
+			r.ErrorType = decision.Reason(n.Blocked)
+		}
+	}
+	if o.errorType == "incomplete" {
+		r.ErrorType = "incomplete"
+	}
+	telemetry.EndProcessing(st.span, r)
+}
+
+// noteResponseEvent keeps, for the outcome event, the message of the SSE
+// event that answered this exchange's request, as forwarded.
+func noteResponseEvent(x *exchange, ev *mcp.SSEEvent) ([]byte, error) {
+	if x.notes == nil || x.RPCID == nil {
+		return ev.Raw, nil
+	}
+	f := ev.Fields()
+	if f.HasData && isResponseTo(f.Data, x) {
+		x.notes.Output = append([]byte(nil), f.Data...)
+	}
+	return ev.Raw, nil
 }

@@ -2,6 +2,7 @@ package extproc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/telemetry"
 )
 
 // Reasons: metric labels for actiongate_extproc_errors_total and, where a
@@ -107,6 +109,14 @@ func onRequestHeaders(e *env, st state, h *extprocv3.HttpHeaders, md *corev3.Met
 	st.x.Path = header(hm, ":path")
 	st.x.SessionID = header(hm, "mcp-session-id")
 	st.x.ProtocolVersion = header(hm, "mcp-protocol-version")
+	if e.tracer != nil {
+		// ext_authz set traceparent on every allowed request: this span
+		// continues the decision's trace.
+		ctx := telemetry.ContextFromHeaders(context.Background(), func(k string) string { return header(hm, k) })
+		_, st.span = telemetry.StartProcessing(ctx, e.tracer, telemetry.Call{DecisionID: st.x.DecisionID, Server: st.x.Server,
+			Method: st.x.Method, Tool: st.x.Tool, SessionID: st.x.SessionID, ProtocolVersion: st.x.ProtocolVersion,
+			Agent: st.x.Agent, Tenant: st.x.Tenant, Start: st.started})
+	}
 	return requestHeadersResponse(&extprocv3.CommonResponse{
 		HeaderMutation: &extprocv3.HeaderMutation{RemoveHeaders: []string{"accept-encoding"}},
 	}), st, nil
@@ -137,6 +147,7 @@ func onRequestBody(e *env, st state, b *extprocv3.HttpBody, md *corev3.Metadata)
 			"decision_id", st.x.DecisionID)
 	}
 	st.x.RPCID, st.x.Method, st.x.Tool = msg.ID, msg.Method, msg.ToolName
+	st.span.Update(telemetry.Call{Method: msg.Method, Tool: msg.ToolName, RequestID: string(msg.ID)})
 	if msg.IsToolCall() {
 		st.x.Arguments = msg.Arguments
 	}

@@ -19,6 +19,7 @@ import (
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -54,6 +55,8 @@ type Options struct {
 	Guard *outguard.Guard
 	// Recorder receives one outcome event per exchange; nil: not audited.
 	Recorder Recorder
+	// Tracer records one span per exchange, continuing ext_authz's trace.
+	Tracer trace.Tracer
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -86,6 +89,7 @@ func New(opts Options) *Server {
 		registry:       opts.Registry,
 		guard:          opts.Guard,
 		recorder:       opts.Recorder,
+		tracer:         opts.Tracer,
 		finding: func(f outguard.Finding) {
 			m.findings.WithLabelValues(f.Kind, f.Class, f.Action).Inc()
 		},
@@ -98,7 +102,7 @@ func New(opts Options) *Server {
 		}
 	}
 	s.env.transformJSON = chainJSON(toolsListFilter(&s.env), guardJSON(&s.env))
-	s.env.transformEvent = chainEvent(toolsListEventFilter(&s.env), guardEvent(&s.env))
+	s.env.transformEvent = chainEvent(toolsListEventFilter(&s.env), guardEvent(&s.env), noteResponseEvent)
 	return s
 }
 

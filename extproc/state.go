@@ -8,12 +8,14 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/outguard"
 	"github.com/actiongate/actiongate/internal/registry"
+	"github.com/actiongate/actiongate/internal/telemetry"
 )
 
 // authzNamespace is where ext_authz leaves its decision in Envoy dynamic
@@ -56,6 +58,8 @@ type notes struct {
 	Findings []outguard.Finding
 	// Blocked is the reason a message was withheld ("" if none was).
 	Blocked string
+	// Output is the response message forwarded on an SSE stream.
+	Output []byte
 }
 
 // hiddenNote is one tool removed from a tools/list result.
@@ -87,6 +91,7 @@ type state struct {
 	x          exchange
 	started    time.Time
 	finished   bool // the outcome event was written
+	span       telemetry.Span
 
 	status   int
 	respBody bodyHandling
@@ -128,7 +133,9 @@ type env struct {
 	// finding counts one guard finding; never nil.
 	finding func(f outguard.Finding)
 	// recorder receives outcome events; nil: not audited.
-	recorder       Recorder
+	recorder Recorder
+	// tracer records one span per exchange; nil: no tracing.
+	tracer         trace.Tracer
 	transformJSON  jsonTransform
 	transformEvent eventTransform
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -20,6 +21,7 @@ import (
 	"github.com/actiongate/actiongate/extauthz"
 	"github.com/actiongate/actiongate/extproc"
 	"github.com/actiongate/actiongate/internal/audit"
+	"github.com/actiongate/actiongate/internal/contentstore"
 	"github.com/actiongate/actiongate/internal/drift"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/xds"
@@ -41,6 +43,8 @@ type App struct {
 	// nil when audit is disabled.
 	spool   *audit.Spool
 	shipper *audit.Shipper
+	tracer  trace.Tracer // nil when tracing is off
+	store   *contentstore.Store
 
 	addrs   map[string]string
 	grpcs   []*grpc.Server
@@ -86,6 +90,14 @@ func (a *App) start(ctx context.Context) error {
 		if err := a.startAudit(ctx); err != nil {
 			return err
 		}
+		if err := a.openStore(); err != nil {
+			return err
+		}
+		tr, err := a.startTracing(ctx)
+		if err != nil {
+			return err
+		}
+		a.tracer = tr
 	}
 	if cfg.Runs(ServiceExtAuthz) {
 		if err := a.startExtAuthz(ctx); err != nil {
@@ -100,7 +112,7 @@ func (a *App) start(ctx context.Context) error {
 		if guard == nil {
 			a.log.Warn("output policy disabled: tool output reaches agents unredacted and uninspected")
 		}
-		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics, Guard: guard}
+		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics, Guard: guard, Tracer: a.tracer}
 		if a.spool != nil {
 			eo.Recorder = a.spool
 		}

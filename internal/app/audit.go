@@ -42,6 +42,10 @@ type AuditConfig struct {
 	CheckpointInterval time.Duration `yaml:"checkpointInterval"`
 	// AutoCreateTopics lets the broker create missing topics (dev only).
 	AutoCreateTopics bool `yaml:"autoCreateTopics"`
+	// StoreDir keeps policy bundles, registry versions and decision inputs
+	// for `actiongate audit replay` (docs/audit-replay.md). Empty: decisions
+	// are audited but cannot be replayed.
+	StoreDir string `yaml:"storeDir"`
 }
 
 func (c AuditConfig) problems() []string {

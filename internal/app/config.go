@@ -52,7 +52,9 @@ type Config struct {
 	Output OutputConfig `yaml:"output"`
 	// Audit is where every decision and outcome is recorded.
 	Audit AuditConfig `yaml:"audit"`
-	Log   LogConfig   `yaml:"log"`
+	// Tracing exports OTLP spans of every tool call; off without endpoint.
+	Tracing TracingConfig `yaml:"tracing"`
+	Log     LogConfig     `yaml:"log"`
 	// MaxRequestBytes bounds request bodies everywhere (Envoy buffers,
 	// ext_authz parsing, ext_proc).
 	MaxRequestBytes int `yaml:"maxRequestBytes"`

@@ -17,6 +17,7 @@ import (
 	"github.com/actiongate/actiongate/internal/principal"
 	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
+	defaultbundle "github.com/actiongate/actiongate/policy"
 )
 
 // startExtAuthz builds everything a decision needs before serving: token
@@ -70,7 +71,13 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 	if a.spool != nil {
 		auditOpts.Recorder = a.spool
 	}
-	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view, Audit: auditOpts,
+	if a.store != nil {
+		ai := newAsyncInputs(a.store, 4096, a.metrics)
+		go ai.run()
+		a.closers = append(a.closers, func() { close(ai.queue) })
+		auditOpts.Inputs = ai
+	}
+	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view, Audit: auditOpts, Tracer: a.tracer,
 		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz}, Schemas: schemas,
 		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
 		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,
@@ -124,6 +131,7 @@ func (a *App) startPolicy(ctx context.Context) (func() extauthz.Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy: shipped default: %w", err)
 		}
+		a.recordPolicy(e.Revision(), defaultbundle.FS, "")
 		m := policy.NewMemo(e)
 		return func() extauthz.Policy { return m }, nil
 	}
@@ -131,11 +139,16 @@ func (a *App) startPolicy(ctx context.Context) (func() extauthz.Policy, error) {
 	var current atomic.Pointer[policy.Memo]
 	w, err := policy.NewWatcher(ctx, a.cfg.Policy.Dir, policy.WatchOptions{Interval: a.cfg.Policy.PollInterval,
 		Logger: a.log.With("component", "policy"), Registerer: a.metrics,
-		OnChange: func(e *policy.Engine) { current.Store(policy.NewMemo(e)) }})
+		OnChange: func(e *policy.Engine) {
+			a.recordPolicy(e.Revision(), nil, a.cfg.Policy.Dir)
+			current.Store(policy.NewMemo(e))
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", a.cfg.Policy.Dir, err)
 	}
-	current.CompareAndSwap(nil, policy.NewMemo(w.Current()))
+	if current.CompareAndSwap(nil, policy.NewMemo(w.Current())) {
+		a.recordPolicy(w.Current().Revision(), nil, a.cfg.Policy.Dir)
+	}
 	a.goRun(func() error { return w.Run(ctx) })
 	return func() extauthz.Policy { return current.Load() }, nil
 }

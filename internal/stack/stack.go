@@ -55,6 +55,8 @@ type Options struct {
 	AuditDir string
 	// Audit adjusts the audit configuration (tests: spool bounds).
 	Audit func(*app.AuditConfig)
+	// TracingEndpoint, if set, receives OTLP/HTTP spans (plain http).
+	TracingEndpoint string
 
 	Logger   *slog.Logger
 	Progress io.Writer // human progress lines for slow steps; nil discards
@@ -72,7 +74,9 @@ type Stack struct {
 	AuditInstance string
 	AuditKey      string
 	AuditKeyFile  string
-	IdP           *devidp.IdP
+	// AuditStore is the content store `audit replay` reads.
+	AuditStore string
+	IdP        *devidp.IdP
 
 	// DataPlane is the stand-in's MCP listener, 127.0.0.1:<port>.
 	DataPlane string
@@ -133,6 +137,9 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 	}
 	if err := s.auditConfig(o, &cfg.Audit); err != nil {
 		return err
+	}
+	if o.TracingEndpoint != "" {
+		cfg.Tracing = app.TracingConfig{Endpoint: o.TracingEndpoint, Insecure: true}
 	}
 	cfg.XDS.Listen = orLoopback(o.XDSAddr)
 	cfg.ExtAuthz.Listen = orLoopback(o.ExtAuthzAddr)
@@ -276,6 +283,8 @@ func (s *Stack) auditConfig(o Options, c *app.AuditConfig) error {
 		return fmt.Errorf("audit key: %w", err)
 	}
 	c.SpoolDir, c.InstanceID, c.SigningKeyFile = filepath.Join(dir, "spool"), instance, keyFile
+	c.StoreDir = filepath.Join(dir, "store")
+	s.AuditStore = c.StoreDir
 	c.Brokers = s.Kafka.Brokers
 	c.CheckpointInterval = time.Second
 	if o.Audit != nil {

@@ -1,0 +1,101 @@
+package app
+
+import (
+	"fmt"
+	"io/fs"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/actiongate/actiongate/internal/contentstore"
+	"github.com/actiongate/actiongate/internal/registry"
+)
+
+// openStore opens the content store replay reads (audit.storeDir) and
+// keeps every registry version in it; nil when none is configured.
+func (a *App) openStore() error {
+	dir := a.cfg.Audit.StoreDir
+	if dir == "" || a.cfg.Audit.Disabled {
+		return nil
+	}
+	st, err := contentstore.Open(dir, contentstore.Options{})
+	if err != nil {
+		return fmt.Errorf("audit.storeDir: %w", err)
+	}
+	a.store = st
+	if a.Watcher != nil {
+		if _, err := st.RecordRegistry(a.Watcher.Current()); err != nil {
+			return fmt.Errorf("audit.storeDir: registry: %w", err)
+		}
+		a.Watcher.Subscribe(func(r *registry.Registry) {
+			if _, err := st.RecordRegistry(r); err != nil {
+				a.log.Error("content store: registry version not kept; its decisions cannot be cross-checked on replay",
+					"version", r.Version.String(), "error", err)
+			}
+		})
+	}
+	return nil
+}
+
+// recordPolicy keeps a policy revision's files for replay.
+func (a *App) recordPolicy(revision string, fromFS fs.FS, fromDir string) {
+	if a.store == nil {
+		return
+	}
+	var err error
+	if fromFS != nil {
+		err = a.store.RecordPolicyFS(fromFS, revision)
+	} else {
+		err = a.store.RecordPolicyDir(fromDir, revision)
+	}
+	if err != nil {
+		a.log.Error("content store: policy revision not kept; its decisions cannot be replayed", "revision", revision, "error", err)
+	}
+}
+
+// asyncInputs records decision inputs off the decision path: the address
+// (the hash the event carries) is computed in line, the file is written by
+// one background writer. Creating a file costs about a millisecond on
+// this class of disk, which the decision must not wait for; an input lost
+// to a crash in that window makes its decision unreplayable (replay says
+// so), never unaudited.
+type asyncInputs struct {
+	store   *contentstore.Store
+	queue   chan []byte
+	dropped prometheus.Counter
+	failed  atomic.Int64
+}
+
+func newAsyncInputs(st *contentstore.Store, depth int, reg prometheus.Registerer) *asyncInputs {
+	ai := &asyncInputs{store: st, queue: make(chan []byte, depth),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "actiongate_replay_inputs_dropped_total",
+			Help: "Decision inputs not kept for replay (writer queue full or write failed)."})}
+	if reg != nil {
+		_ = reg.Register(ai.dropped)
+	}
+	return ai
+}
+
+// RecordInput returns the input's address and queues it for writing.
+func (ai *asyncInputs) RecordInput(doc []byte) (string, error) {
+	addr, err := contentstore.InputAddress(doc)
+	if err != nil {
+		return "", err
+	}
+	select {
+	case ai.queue <- doc:
+	default:
+		ai.dropped.Inc()
+	}
+	return addr, nil
+}
+
+// run writes queued inputs until the queue is closed.
+func (ai *asyncInputs) run() {
+	for doc := range ai.queue {
+		if _, err := ai.store.RecordInput(doc); err != nil {
+			ai.dropped.Inc()
+			ai.failed.Add(1)
+		}
+	}
+}
