@@ -1,0 +1,207 @@
+package mint
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// maxJWKSBytes bounds a JWKS response; ours are well under 4 KiB.
+const maxJWKSBytes = 1 << 20
+
+// remoteKeys is the gateway's JWKS as an upstream sees it over HTTP:
+//   - fetched on first use, not at construction;
+//   - an unknown kid refetches at most once per minRefetch, deduplicated
+//     across goroutines, so forged kids cannot make us hammer the gateway;
+//     a known kid with a bad signature never refetches;
+//   - keys older than refresh are refetched in the background;
+//   - keys older than maxAge with no successful refetch are refused
+//     (ErrUnavailable): a withdrawn key is trusted for at most maxAge.
+type remoteKeys struct {
+	url        string
+	client     *http.Client
+	clock      func() time.Time
+	minRefetch time.Duration
+	refresh    time.Duration
+	maxAge     time.Duration
+	log        *slog.Logger
+
+	state      atomic.Pointer[remoteState]
+	lastForced atomic.Int64 // unix nanos of the last unknown-kid refetch
+	lastFailed atomic.Int64 // unix nanos of the last failed fetch
+
+	mu       sync.Mutex
+	inflight *fetchCall
+}
+
+type remoteState struct {
+	keys    map[string]jose.JSONWebKey
+	fetched time.Time
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+func newRemoteKeys(cfg VerifierConfig) (*remoteKeys, error) {
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	rk := &remoteKeys{
+		url: cfg.JWKSURL, client: client, clock: cfg.Clock, log: log,
+		minRefetch: cmp.Or(cfg.MinRefetchInterval, 10*time.Second),
+		refresh:    cmp.Or(cfg.RefreshInterval, 5*time.Minute),
+		maxAge:     cmp.Or(cfg.MaxKeyAge, time.Hour),
+	}
+	if rk.refresh > rk.maxAge {
+		return nil, errors.New("mint: RefreshInterval must not exceed MaxKeyAge")
+	}
+	return rk, nil
+}
+
+// Key implements KeySource.
+func (k *remoteKeys) Key(ctx context.Context, kid string) (jose.JSONWebKey, error) {
+	now := k.clock()
+	st := k.state.Load()
+	if st == nil || now.Sub(st.fetched) > k.maxAge {
+		if now.UnixNano()-k.lastFailed.Load() < int64(k.minRefetch) {
+			return jose.JSONWebKey{}, fail(ErrUnavailable, "keys are missing or too old and the last fetch failed")
+		}
+		if err := k.wait(ctx); err != nil {
+			return jose.JSONWebKey{}, failWith(ErrUnavailable, "fetching the JWKS", err)
+		}
+		st = k.state.Load()
+	} else if now.Sub(st.fetched) > k.refresh {
+		k.start()
+	}
+	if key, ok := st.keys[kid]; ok {
+		return key, nil
+	}
+	last := k.lastForced.Load()
+	if now.UnixNano()-last < int64(k.minRefetch) || !k.lastForced.CompareAndSwap(last, now.UnixNano()) {
+		return jose.JSONWebKey{}, fail(ErrBadSignature, "unknown signing key (refetch rate-limited)")
+	}
+	if err := k.wait(ctx); err != nil {
+		return jose.JSONWebKey{}, failWith(ErrUnavailable, "refetching the JWKS for an unknown key", err)
+	}
+	if key, ok := k.state.Load().keys[kid]; ok {
+		return key, nil
+	}
+	return jose.JSONWebKey{}, fail(ErrBadSignature, "unknown signing key")
+}
+
+// wait joins or starts a fetch and waits for it or for ctx.
+func (k *remoteKeys) wait(ctx context.Context) error {
+	call := k.start()
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start begins a fetch unless one is in flight. The fetch has its own
+// context: one caller giving up must not fail the others waiting on it.
+func (k *remoteKeys) start() *fetchCall {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.inflight != nil {
+		return k.inflight
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	k.inflight = call
+	go func() {
+		keys, err := k.fetch()
+		k.mu.Lock()
+		if err == nil {
+			k.state.Store(&remoteState{keys: keys, fetched: k.clock()})
+		}
+		k.inflight = nil
+		k.mu.Unlock()
+		if err != nil {
+			k.lastFailed.Store(k.clock().UnixNano())
+			k.log.Warn("mint: fetching the gateway JWKS failed; keeping the previous keys", "url", k.url, "error", err)
+		}
+		call.err = err
+		close(call.done)
+	}()
+	return call
+}
+
+func (k *remoteKeys) fetch() (map[string]jose.JSONWebKey, error) {
+	timeout := k.client.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", k.url, resp.Status)
+	}
+	if len(body) > maxJWKSBytes {
+		return nil, fmt.Errorf("GET %s: JWKS larger than %d bytes", k.url, maxJWKSBytes)
+	}
+	return parseJWKS(body)
+}
+
+// parseJWKS keeps the public ES256 signature keys with a kid and skips
+// the rest (RFC 7517 §5: ignore what is not understood).
+func parseJWKS(body []byte) (map[string]jose.JSONWebKey, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("decoding JWKS: %w", err)
+	}
+	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
+	for _, raw := range set.Keys {
+		var key jose.JSONWebKey
+		if err := key.UnmarshalJSON(raw); err != nil {
+			continue
+		}
+		if key.KeyID == "" || (key.Use != "" && key.Use != "sig") ||
+			(key.Algorithm != "" && key.Algorithm != string(jose.ES256)) {
+			continue
+		}
+		pub := key.Public()
+		if !pub.Valid() || !pub.IsPublic() {
+			continue
+		}
+		keys[pub.KeyID] = pub
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("JWKS has no usable ES256 signature keys")
+	}
+	return keys, nil
+}
