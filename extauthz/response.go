@@ -3,6 +3,7 @@ package extauthz
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/principal"
 )
 
 // shape is how a denial's body is built.
@@ -149,6 +151,7 @@ func metadata(d decision.Decision, r Result) *structpb.Struct {
 		decision.MetaAgent:      structpb.NewStringValue(d.Principal.Agent),
 		decision.MetaTenant:     structpb.NewStringValue(d.Principal.Tenant),
 		decision.MetaTask:       structpb.NewStringValue(d.Principal.Task),
+		decision.MetaChain:      structpb.NewStringValue(chainString(d.Principal.Chain)),
 		"outcome":               structpb.NewStringValue(string(d.Outcome)),
 		"reason":                structpb.NewStringValue(string(d.Reason)),
 	}
@@ -156,4 +159,12 @@ func metadata(d decision.Decision, r Result) *structpb.Struct {
 		f[decision.MetaRequestID] = structpb.NewStringValue(string(r.RequestID))
 	}
 	return &structpb.Struct{Fields: f}
+}
+
+func chainString(chain []principal.Actor) string {
+	subs := make([]string, len(chain))
+	for i, a := range chain {
+		subs[i] = a.Subject
+	}
+	return strings.Join(subs, ",")
 }

@@ -117,9 +117,11 @@ func onRequestHeaders(e *env, st state, h *extprocv3.HttpHeaders, md *corev3.Met
 			Method: st.x.Method, Tool: st.x.Tool, SessionID: st.x.SessionID, ProtocolVersion: st.x.ProtocolVersion,
 			Agent: st.x.Agent, Tenant: st.x.Tenant, Start: st.started})
 	}
-	return requestHeadersResponse(&extprocv3.CommonResponse{
-		HeaderMutation: &extprocv3.HeaderMutation{RemoveHeaders: []string{"accept-encoding"}},
-	}), st, nil
+	mut := &extprocv3.HeaderMutation{RemoveHeaders: []string{"accept-encoding"}}
+	if resp, ok := injectCredentials(e, &st, mut); !ok {
+		return resp, st, nil
+	}
+	return requestHeadersResponse(&extprocv3.CommonResponse{HeaderMutation: mut}), st, nil
 }
 
 // onRequestBody reads the JSON-RPC message the upstream will receive.

@@ -57,6 +57,10 @@ type Options struct {
 	Recorder Recorder
 	// Tracer records one span per exchange, continuing ext_authz's trace.
 	Tracer trace.Tracer
+	// Credentials, when set, replaces the agent's token on every upstream
+	// request with a token minted for the call (and the user's brokered
+	// credential where the registry declares one).
+	Credentials Credentials
 }
 
 // Server implements envoy.service.ext_proc.v3.ExternalProcessor.
@@ -90,6 +94,7 @@ func New(opts Options) *Server {
 		guard:          opts.Guard,
 		recorder:       opts.Recorder,
 		tracer:         opts.Tracer,
+		credentials:    opts.Credentials,
 		finding: func(f outguard.Finding) {
 			m.findings.WithLabelValues(f.Kind, f.Class, f.Action).Inc()
 		},

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -36,6 +37,8 @@ type exchange struct {
 	User, Agent, Tenant, Task string
 	// Arguments of a tools/call, for the outcome's call hash.
 	Arguments json.RawMessage
+	// Chain is the delegation chain, acting agent first.
+	Chain []string
 
 	// Class is the server's data classification (selects the output
 	// policy); Creds are credentials the gateway injected upstream for this
@@ -134,6 +137,9 @@ type env struct {
 	finding func(f outguard.Finding)
 	// recorder receives outcome events; nil: not audited.
 	recorder Recorder
+	// credentials builds what replaces the agent's token upstream; nil
+	// forwards the request without one.
+	credentials Credentials
 	// tracer records one span per exchange; nil: no tracing.
 	tracer         trace.Tracer
 	transformJSON  jsonTransform
@@ -165,6 +171,9 @@ func (x *exchange) readAuthzMetadata(md *corev3.Metadata) {
 	}
 	if x.Agent == "" {
 		x.User, x.Agent, x.Tenant, x.Task = str(decision.MetaUser), str(decision.MetaAgent), str(decision.MetaTenant), str(decision.MetaTask)
+		if c := str(decision.MetaChain); c != "" {
+			x.Chain = strings.Split(c, ",")
+		}
 	}
 }
 

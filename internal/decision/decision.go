@@ -124,6 +124,7 @@ const (
 	MetaAgent      = "agent"
 	MetaTenant     = "tenant"
 	MetaTask       = "task"
+	MetaChain      = "chain" // delegation chain subjects, acting agent first, comma-separated
 )
 
 // HeaderDecisionID is the request header carrying the decision id upstream.

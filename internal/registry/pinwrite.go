@@ -78,7 +78,7 @@ func pinFile(f sourceFile, ps *problems) ([]byte, []PinChange) {
 		if !ok || sp.kind != KindMCPServer {
 			continue
 		}
-		o, ok := newObject(scratch, sp.file, "spec", sp.node, "id", "upstream", "owner", "purpose", "classification", "tools")
+		o, ok := newObject(scratch, sp.file, "spec", sp.node, "id", "upstream", "owner", "purpose", "classification", "tools", "credential")
 		if !ok {
 			continue
 		}

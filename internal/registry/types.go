@@ -108,9 +108,19 @@ type Server struct {
 	Purpose        string         `json:"purpose"`
 	Classification Classification `json:"classification"`
 	Tools          []Tool         `json:"tools"`
+	// Credential names the broker provider whose per-user credential the
+	// gateway injects into every request to this server (docs/broker.md);
+	// nil: the server gets only the gateway-minted token.
+	Credential *CredentialRef `json:"credential,omitempty"`
 
 	// Source is "file:line" of the document, for error messages.
 	Source string `json:"-"`
+}
+
+// CredentialRef is a server's brokered credential.
+type CredentialRef struct {
+	// Provider is a broker provider name (config broker.providers).
+	Provider string `json:"provider"`
 }
 
 // Tool returns the named tool, or false.

@@ -124,7 +124,7 @@ func decodeTenant(ps *problems, sp spec) (Tenant, int) {
 }
 
 func decodeServer(ps *problems, sp spec) (Server, int) {
-	o, ok := newObject(ps, sp.file, "spec", sp.node, "id", "upstream", "owner", "purpose", "classification", "tools")
+	o, ok := newObject(ps, sp.file, "spec", sp.node, "id", "upstream", "owner", "purpose", "classification", "tools", "credential")
 	if !ok {
 		return Server{}, 0
 	}
@@ -135,6 +135,9 @@ func decodeServer(ps *problems, sp spec) (Server, int) {
 		Purpose:        o.str("purpose", true),
 		Classification: Classification(o.enum("classification", classifications)),
 		Source:         sp.source(),
+	}
+	if c, ok := o.child("credential", false, "provider"); ok {
+		s.Credential = &CredentialRef{Provider: c.id("provider")}
 	}
 	firstLine := map[string]int{}
 	for i, n := range o.seq("tools", true) {
