@@ -18,11 +18,16 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/actiongate/actiongate/authzmodel"
 	"github.com/actiongate/actiongate/extauthz"
 	"github.com/actiongate/actiongate/extproc"
 	"github.com/actiongate/actiongate/internal/audit"
+	"github.com/actiongate/actiongate/internal/broker"
 	"github.com/actiongate/actiongate/internal/contentstore"
+	"github.com/actiongate/actiongate/internal/credinject"
 	"github.com/actiongate/actiongate/internal/drift"
+	"github.com/actiongate/actiongate/internal/identity"
+	"github.com/actiongate/actiongate/internal/mint"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/xds"
 )
@@ -45,6 +50,16 @@ type App struct {
 	shipper *audit.Shipper
 	tracer  trace.Tracer // nil when tracing is off
 	store   *contentstore.Store
+
+	// Credentials (ext_proc and the admin API).
+	keyRing  *mint.KeyRing
+	minter   *mint.Minter
+	injector *credinject.Injector
+	broker   *broker.Broker
+	revs     *mint.Revocations
+	// verifier and authz are ext_authz's, reused by token exchange.
+	verifier *identity.Verifier
+	authz    *authzmodel.Client
 
 	addrs   map[string]string
 	grpcs   []*grpc.Server
@@ -104,6 +119,13 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 	}
+	if (cfg.Runs(ServiceExtProc) || cfg.Runs(ServiceAdmin)) && !cfg.Credentials.Disabled && cfg.Credentials.KeysDir != "" {
+		if err := a.startCredentials(ctx); err != nil {
+			return err
+		}
+	} else if cfg.Runs(ServiceExtProc) && cfg.Credentials.Disabled {
+		a.log.Warn("credential minting disabled: upstream requests carry no credential from the gateway")
+	}
 	if cfg.Runs(ServiceExtProc) {
 		guard, err := cfg.Output.guard()
 		if err != nil {
@@ -115,6 +137,9 @@ func (a *App) start(ctx context.Context) error {
 		eo := extproc.Options{Logger: a.log, MaxBodyBytes: cfg.MaxRequestBytes, Registerer: a.metrics, Guard: guard, Tracer: a.tracer}
 		if a.spool != nil {
 			eo.Recorder = a.spool
+		}
+		if a.injector != nil {
+			eo.Credentials = a.injector
 		}
 		if a.Watcher != nil {
 			eo.Registry = a.Watcher.Current
@@ -179,7 +204,13 @@ func (a *App) serveGRPC(name, addr string, register func(*grpc.Server)) error {
 	return nil
 }
 
-func (a *App) startAdmin() error { return a.serveHTTP(ServiceAdmin, a.cfg.Admin.Listen, a.adminMux()) }
+func (a *App) startAdmin() error {
+	mux := a.adminMux()
+	if err := a.mountCredentials(mux); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	return a.serveHTTP(ServiceAdmin, a.cfg.Admin.Listen, mux)
+}
 
 func (a *App) serveHTTP(name, addr string, h http.Handler) error {
 	lis, err := net.Listen("tcp", addr)

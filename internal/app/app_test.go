@@ -27,12 +27,12 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 		check   func(*testing.T, Config)
 	}{
-		{"defaults kept for unset fields", "services: [extproc]\naudit: {disabled: true}\n", "", func(t *testing.T, c Config) {
+		{"defaults kept for unset fields", "services: [extproc]\naudit: {disabled: true}\ncredentials: {disabled: true}\n", "", func(t *testing.T, c Config) {
 			if !c.Runs(ServiceExtProc) || c.Runs(ServiceXDS) || c.ExtProc.Listen != "127.0.0.1:18002" {
 				t.Errorf("got %+v", c)
 			}
 		}},
-		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\naudit: {disabled: true}\n", "", func(t *testing.T, c Config) {
+		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\naudit: {disabled: true}\ncredentials: {disabled: true}\n", "", func(t *testing.T, c Config) {
 			if c.Registry.PollInterval.Milliseconds() != 500 {
 				t.Errorf("poll interval %v", c.Registry.PollInterval)
 			}
@@ -42,6 +42,7 @@ func TestLoadConfig(t *testing.T) {
 		{"no registry for extauthz", "services: [extauthz]\nregistry: {dir: \"\"}\n", "registry.dir", nil},
 		{"bad log format", "log: {format: xml}\n", "log.format", nil},
 		{"audit needs a spool", "services: [extproc]\n", "audit.spoolDir: required", nil},
+		{"minting needs keys", "services: [extproc]\naudit: {disabled: true}\n", "credentials.keysDir: required", nil},
 		{"checkpoints need a key", "services: [extproc]\naudit: {spoolDir: s, brokers: [k:9092]}\n", "audit.signingKeyFile", nil},
 		{"audit not needed by xds alone", "services: [xds]\nregistry: {dir: r}\n", "", func(t *testing.T, c Config) {}},
 	}
@@ -108,6 +109,7 @@ func TestStart_AllServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Audit.SpoolDir, cfg.Audit.InstanceID, cfg.Audit.SigningKey, cfg.Audit.Brokers = t.TempDir(), "app-test", skey, k.Brokers
+	cfg.Credentials.KeysDir = t.TempDir()
 	a, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -125,9 +127,10 @@ func TestStart_AllServices(t *testing.T) {
 		}
 	}
 	for path, want := range map[string]string{
-		"/readyz":   "ready",
-		"/metrics":  "actiongate_registry_reloads_total",
-		"/registry": `"id": "ehr"`,
+		"/readyz":                "ready",
+		"/metrics":               "actiongate_registry_reloads_total",
+		"/registry":              `"id": "ehr"`,
+		"/.well-known/jwks.json": `"kty":"EC"`,
 	} {
 		resp, err := http.Get("http://" + a.Addr(ServiceAdmin) + path)
 		if err != nil {
@@ -155,7 +158,7 @@ func TestStart_AllServices(t *testing.T) {
 
 func TestStart_InvalidRegistryFails(t *testing.T) {
 	cfg := Default()
-	cfg.Audit.Disabled = true
+	cfg.Audit.Disabled, cfg.Credentials.Disabled = true, true
 	cfg.Services = []string{ServiceXDS, ServiceExtProc, ServiceMeta, ServiceAdmin}
 	cfg.Registry.Dir = t.TempDir() // no documents
 	cfg.XDS.Listen, cfg.ExtAuthz.Listen, cfg.ExtProc.Listen, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"

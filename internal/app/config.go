@@ -52,6 +52,11 @@ type Config struct {
 	Output OutputConfig `yaml:"output"`
 	// Audit is where every decision and outcome is recorded.
 	Audit AuditConfig `yaml:"audit"`
+	// Credentials minted for upstream calls, and the third-party broker.
+	Credentials CredentialsConfig `yaml:"credentials"`
+	Broker      BrokerConfig      `yaml:"broker"`
+	// AdminAuth protects the admin API's write endpoints.
+	AdminAuth AdminAuthConfig `yaml:"adminAuth"`
 	// Tracing exports OTLP spans of every tool call; off without endpoint.
 	Tracing TracingConfig `yaml:"tracing"`
 	Log     LogConfig     `yaml:"log"`
@@ -167,7 +172,9 @@ func Default() Config {
 		Policy: PolicyConfig{PollInterval: 2 * time.Second},
 		Identity: IdentityConfig{PublicURL: "http://127.0.0.1:10000", Issuers: []string{"http://127.0.0.1:9400"},
 			Audiences: []string{"actiongate"}, TenantClaim: "tenant", TaskClaim: "task", GroupsClaim: "groups"},
-		Output: DefaultOutput(),
+		Output:      DefaultOutput(),
+		Credentials: CredentialsConfig{Issuer: "http://127.0.0.1:9901", Lifetime: 5 * time.Minute},
+		AdminAuth:   AdminAuthConfig{TokenEnv: "ACTIONGATE_ADMIN_TOKEN"},
 		Audit: AuditConfig{Topic: audit.DefaultTopic, CheckpointTopic: audit.DefaultCheckpointTopic,
 			CheckpointInterval: 5 * time.Second},
 		Log:             LogConfig{Level: "info", Format: "text"},
@@ -228,6 +235,7 @@ func (c Config) Validate() error {
 		problems = append(problems, c.Audit.problems()...)
 	}
 	if c.Runs(ServiceExtProc) {
+		problems = append(problems, c.Credentials.problems()...)
 		if _, err := c.Output.guard(); err != nil {
 			problems = append(problems, err.Error())
 		}

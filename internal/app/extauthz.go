@@ -39,6 +39,7 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.verifier, a.authz = verifier, authz
 	pol, err := a.startPolicy(ctx)
 	if err != nil {
 		return err

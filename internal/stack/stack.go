@@ -7,6 +7,8 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +59,9 @@ type Options struct {
 	Audit func(*app.AuditConfig)
 	// TracingEndpoint, if set, receives OTLP/HTTP spans (plain http).
 	TracingEndpoint string
+	// KeyPropagation is the minted-token key ring's propagation delay
+	// (tests rotate keys quickly); 0: the default.
+	KeyPropagation time.Duration
 
 	Logger   *slog.Logger
 	Progress io.Writer // human progress lines for slow steps; nil discards
@@ -76,7 +81,11 @@ type Stack struct {
 	AuditKeyFile  string
 	// AuditStore is the content store `audit replay` reads.
 	AuditStore string
-	IdP        *devidp.IdP
+	// AdminToken authorizes the admin API's write endpoints (revocation).
+	AdminToken string
+
+	auditDir string
+	IdP      *devidp.IdP
 
 	// DataPlane is the stand-in's MCP listener, 127.0.0.1:<port>.
 	DataPlane string
@@ -138,6 +147,19 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 	if err := s.auditConfig(o, &cfg.Audit); err != nil {
 		return err
 	}
+	if o.AdminAddr == "" {
+		// The admin API's URL is the minted tokens' issuer: know it first.
+		p, err := devenv.FreePort()
+		if err != nil {
+			return err
+		}
+		o.AdminAddr = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	cfg.Credentials.Issuer = "http://" + o.AdminAddr
+	cfg.Credentials.KeysDir = filepath.Join(s.auditDir, "mint-keys")
+	cfg.Credentials.PropagationDelay = o.KeyPropagation
+	s.AdminToken = randomToken()
+	cfg.AdminAuth.Token = s.AdminToken
 	if o.TracingEndpoint != "" {
 		cfg.Tracing = app.TracingConfig{Endpoint: o.TracingEndpoint, Insecure: true}
 	}
@@ -260,6 +282,7 @@ func (s *Stack) auditConfig(o Options, c *app.AuditConfig) error {
 		s.stops = append(s.stops, func() { _ = os.RemoveAll(d) })
 		dir = d
 	}
+	s.auditDir = dir
 	const instance = "gateway-1"
 	keyFile := filepath.Join(dir, instance+".key")
 	pubFile := filepath.Join(dir, instance+".pub")
@@ -299,4 +322,10 @@ func orLoopback(addr string) string {
 		return "127.0.0.1:0"
 	}
 	return addr
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
