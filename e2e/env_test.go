@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/actiongate/actiongate/envoy/standin"
 	"github.com/actiongate/actiongate/internal/app"
+	"github.com/actiongate/actiongate/internal/broker"
 	"github.com/actiongate/actiongate/internal/demo"
 	"github.com/actiongate/actiongate/internal/devenv"
 	"github.com/actiongate/actiongate/internal/devidp"
@@ -40,6 +42,14 @@ type environment struct {
 	// split, when set, re-cuts streamed bodies instead of the random
 	// splitter (tests that need chosen cut points).
 	split atomic.Pointer[func([]byte) [][]byte]
+
+	// adminAddr and idpAddr are chosen before anything starts: upstreams
+	// verify minted tokens against the admin API's JWKS, and the code
+	// host calls the IdP's API.
+	adminAddr, idpAddr string
+	// upstream records what the token-checking upstreams received.
+	upstream *upstreamLog
+	codeSeen *demo.Seen
 }
 
 // upstream modes: JSON servers and SSE servers (session-based), so both
@@ -83,13 +93,34 @@ func TestMain(m *testing.M) {
 func setUp(ctx context.Context) (*environment, error) {
 	e := &environment{logs: devenv.NewLogs(4 << 20), demos: map[string]*demo.Running{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for _, a := range []*string{&e.adminAddr, &e.idpAddr} {
+		p, err := devenv.FreePort()
+		if err != nil {
+			return e, err
+		}
+		*a = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	e.upstream = &upstreamLog{}
 	for id, mode := range demoModes {
-		r, err := demo.Start("", id, mode)
+		var r *demo.Running
+		var err error
+		if id == "ehr" {
+			// The clinical records server checks the gateway's tokens, as
+			// a real upstream would.
+			r, err = e.startVerified(id, mode)
+		} else {
+			r, err = demo.Start("", id, mode)
+		}
 		if err != nil {
 			return e, err
 		}
 		e.demos[id] = r
 	}
+	code, seen, err := e.startCode()
+	if err != nil {
+		return e, err
+	}
+	e.demos["code"], e.codeSeen = code, seen
 	for id, mode := range extraMail {
 		r, err := demo.Start("", "mail", mode)
 		if err != nil {
@@ -121,7 +152,14 @@ func setUp(ctx context.Context) (*environment, error) {
 		// An OAuth client the IdP knows but the registry does not.
 		IdP: func(o *devidp.Options) {
 			o.Agents = append(o.Agents, devidp.Agent{ClientID: "rogue-agent", ClientSecret: devidp.DevSecret("rogue-agent")})
+			o.Apps = append(o.Apps, devidp.App{ClientID: codeHostApp, RedirectURIs: []string{"http://" + e.adminAddr + "/connect/callback"},
+				Scopes: []string{"repo"}})
 		},
+		IdPAddr: e.idpAddr, AdminAddr: e.adminAddr,
+		// Short-lived tokens and a quick key roll-over, so expiry and
+		// rotation can be tested in seconds.
+		TokenLifetime: 3 * time.Second, KeyPropagation: 300 * time.Millisecond,
+		Broker:  []broker.Provider{codeHostProvider(e.idpAddr)},
 		ExtraIssuers: []string{e.shortIdP.Issuer},
 		// Only get-annotated-message is limited, so no other test competes
 		// for its bucket.
@@ -175,6 +213,9 @@ func (e *environment) writeRegistry() (string, error) {
 	if err := os.WriteFile(filepath.Join(dst, "agents", "e2e-tester.yaml"), []byte(testerAgent), 0o644); err != nil {
 		return "", err
 	}
+	if err := os.WriteFile(filepath.Join(dst, "servers", "code.yaml"), []byte(codeRegistry(e.demos["code"].URL)), 0o644); err != nil {
+		return "", err
+	}
 	mail, err := os.ReadFile(filepath.Join(src, "servers", "mail.yaml"))
 	if err != nil {
 		return "", err
@@ -209,9 +250,9 @@ spec:
   purpose: Exercise the npm reference server through the gateway
   model: {name: test-model, version: "1"}
   tier: 3
-  users: [qa-user]
+  users: [qa-user, qa-user2]
   tenants: [northwind]
-  tools: [everything/*]
+  tools: [everything/*, code/*]
 `
 
 // everythingRegistry registers the reference server with echo and

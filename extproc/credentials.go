@@ -57,7 +57,7 @@ func injectCredentials(e *env, st *state, mut *extprocv3.HeaderMutation) (*extpr
 		msg := "This tool acts with your " + nc.Provider + " account, which is not connected to the gateway"
 		detail := "connect your " + nc.Provider + " account, then retry"
 		if nc.ConnectURL != "" {
-			detail = "connect your " + nc.Provider + " account at " + nc.ConnectURL + ", then retry"
+			detail = "connect your " + nc.Provider + " account, then retry: " + nc.ConnectURL
 		}
 		st.x.notes.Blocked = reasonNotConnected
 		finish(e, st, outcome{})

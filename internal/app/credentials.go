@@ -52,6 +52,10 @@ type BrokerConfig struct {
 	// PublicURL is where users' browsers reach the admin API's /connect.
 	PublicURL string    `yaml:"publicURL"`
 	Providers yaml.Node `yaml:"providers"`
+	// Keys and ProviderList are for programs (the test harness), never
+	// from YAML.
+	Keys         string            `yaml:"-"`
+	ProviderList []broker.Provider `yaml:"-"`
 }
 
 // AdminAuthConfig protects the admin API's write endpoints.
@@ -116,7 +120,13 @@ func (a *App) startBroker() (*broker.Broker, error) {
 	if c.StoreDir == "" {
 		return nil, nil
 	}
-	ring, err := broker.KeyRingFromEnv(c.KeysEnv)
+	var ring *broker.KeyRing
+	var err error
+	if c.Keys != "" {
+		ring, err = broker.ParseKeyRing(c.Keys)
+	} else {
+		ring, err = broker.KeyRingFromEnv(c.KeysEnv)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("broker keys: %w", err)
 	}
@@ -124,7 +134,7 @@ func (a *App) startBroker() (*broker.Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker.storeDir: %w", err)
 	}
-	var providers []broker.Provider
+	providers := c.ProviderList
 	if c.Providers.Kind != 0 {
 		raw, err := yaml.Marshal(map[string]*yaml.Node{"providers": &c.Providers})
 		if err != nil {
@@ -249,3 +259,7 @@ func (a *App) revocations() mint.RevocationList {
 	}
 	return a.revs
 }
+
+// KeyRing is the minted tokens' key ring (nil when minting is off), for
+// operators' tooling and tests that rotate keys.
+func (a *App) KeyRing() *mint.KeyRing { return a.keyRing }

@@ -79,7 +79,10 @@ var ErrNoBroker = errors.New("server declares a brokered credential but no broke
 func (in *Injector) ForCall(ctx context.Context, c Call) (Injection, error) {
 	var inj Injection
 	tokenHeader := TokenHeader
-	if c.Provider != "" {
+	// Only a tool call acts with the user's account; session set-up and
+	// listing must work before the user has connected it, so that the
+	// refusal can reach them as a tool error with the connect link.
+	if c.Provider != "" && c.Tool != "" {
 		if in.Broker == nil {
 			return Injection{}, ErrNoBroker
 		}

@@ -164,16 +164,30 @@ type Running struct {
 // Start serves server id on addr ("" means 127.0.0.1 on a free port) in the
 // background. The endpoint accepts connections when Start returns.
 func Start(addr, id string, mode Mode) (*Running, error) {
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
+	return StartWrapped(addr, id, mode, nil)
+}
+
+// StartWrapped is Start with the HTTP handler wrapped (e.g. by a token
+// verifier, as an upstream that checks the gateway's tokens would be).
+func StartWrapped(addr, id string, mode Mode, wrap func(http.Handler) http.Handler) (*Running, error) {
 	srv, err := NewServer(id)
 	if err != nil {
 		return nil, err
 	}
+	return startHandler(addr, id, srv, mode, wrap)
+}
+
+func startHandler(addr, id string, srv *mcp.Server, mode Mode, wrap func(http.Handler) http.Handler) (*Running, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("demo server %s: listen on %s: %w", id, addr, err)
+	}
+	h := Handler(srv, mode)
+	if wrap != nil {
+		h = wrap(h)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Running{
@@ -184,7 +198,7 @@ func Start(addr, id string, mode Mode) (*Running, error) {
 		cancel: cancel,
 		done:   make(chan error, 1),
 	}
-	go func() { r.done <- serve(ctx, l, Handler(srv, mode)) }()
+	go func() { r.done <- serve(ctx, l, h) }()
 	return r, nil
 }
 
