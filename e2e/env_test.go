@@ -159,7 +159,7 @@ func setUp(ctx context.Context) (*environment, error) {
 		// Short-lived tokens and a quick key roll-over, so expiry and
 		// rotation can be tested in seconds.
 		TokenLifetime: 3 * time.Second, KeyPropagation: 300 * time.Millisecond,
-		Broker:  []broker.Provider{codeHostProvider(e.idpAddr)},
+		Broker:       []broker.Provider{codeHostProvider(e.idpAddr)},
 		ExtraIssuers: []string{e.shortIdP.Issuer},
 		// Only get-annotated-message is limited, so no other test competes
 		// for its bucket.
