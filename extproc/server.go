@@ -68,6 +68,7 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	env     env
 	metrics *metrics
+	live    streams
 }
 
 // New returns a Server. A metrics registration failure is logged, not
@@ -131,15 +132,42 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 	// An exchange that ends without a complete response (client gone,
 	// stream reset) still leaves its outcome.
 	defer func() { finish(&s.env, &st, outcome{errorType: "incomplete"}) }()
+	msgs := make(chan *extprocv3.ProcessingRequest)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			req, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var ls *liveStream
+	defer func() {
+		if ls != nil {
+			s.live.remove(ls)
+		}
+	}()
+	var revoked <-chan string
 	for {
-		req, err := stream.Recv()
-		if err != nil {
+		var req *extprocv3.ProcessingRequest
+		select {
+		case req = <-msgs:
+		case err := <-recvErr:
 			if normalEnd(ctx, err) {
 				return nil
 			}
 			s.env.problem(reasonStream)
 			s.env.log.Warn("ext_proc stream receive failed", "err", err)
 			return err
+		case <-revoked:
+			return s.endRevoked(ctx, stream, &st, msgs, recvErr)
 		}
 		s.metrics.messages.WithLabelValues(phaseOf(req)).Inc()
 		resp, next, err := s.step(st, req)
@@ -152,6 +180,11 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 			s.env.problem(reason)
 			s.env.log.Error("failing closed", "decision_id", st.x.DecisionID, "phase", phaseOf(req), "err", err)
 			resp = internalError(st.x)
+		}
+		if ls == nil && st.sawRequest && st.x.User != "" {
+			ls = &liveStream{user: st.x.User, agent: st.x.Agent, session: st.x.SessionID, revoked: make(chan string, 1)}
+			s.live.add(ls)
+			revoked = ls.revoked
 		}
 		if resp == nil {
 			continue // flow-control message: Envoy expects no answer
@@ -166,6 +199,68 @@ func (s *Server) Process(stream extprocv3.ExternalProcessor_ProcessServer) error
 		}
 		if resp.GetImmediateResponse() != nil {
 			return nil // Envoy ends processing for this request after it
+		}
+	}
+}
+
+// revokeGrace is how long a revoked exchange waits for a message it can
+// answer with an MCP error before the stream is reset instead (an idle SSE
+// stream has nothing to answer).
+const revokeGrace = 200 * time.Millisecond
+
+// endRevoked ends an exchange whose principal was revoked: cleanly with an
+// MCP error when Envoy sends a message it can ride on within revokeGrace,
+// else by failing the ext_proc stream, which makes Envoy reset the HTTP
+// stream (response already started) or answer 500 (not yet): either way
+// the exchange ends.
+func (s *Server) endRevoked(ctx context.Context, stream extprocv3.ExternalProcessor_ProcessServer, st *state,
+	msgs <-chan *extprocv3.ProcessingRequest, recvErr <-chan error) error {
+	s.env.problem(reasonRevoked)
+	s.env.log.Info("ending the exchange of a revoked principal", "decision_id", st.x.DecisionID,
+		"user", st.x.User, "agent", st.x.Agent)
+	timer := time.NewTimer(revokeGrace)
+	defer timer.Stop()
+	select {
+	case req := <-msgs:
+		if resp, next, ok := revokedAnswer(&s.env, *st, req); ok {
+			*st = next
+			_ = stream.Send(resp)
+			if resp.GetImmediateResponse() == nil {
+				// Later chunks are dropped: answer them until the end.
+				return s.drainRevoked(ctx, stream, st, msgs, recvErr)
+			}
+			return nil
+		}
+	case <-timer.C:
+	case <-recvErr:
+		return nil
+	case <-ctx.Done():
+		return nil
+	}
+	st.x.notes.Blocked = reasonRevoked
+	finish(&s.env, st, outcome{})
+	return status.Error(codes.PermissionDenied, "access revoked")
+}
+
+// drainRevoked answers every further chunk with nothing, so the client
+// receives no data after the error event, until the stream ends.
+func (s *Server) drainRevoked(ctx context.Context, stream extprocv3.ExternalProcessor_ProcessServer, st *state,
+	msgs <-chan *extprocv3.ProcessingRequest, recvErr <-chan error) error {
+	for {
+		select {
+		case <-recvErr:
+			return nil
+		case req := <-msgs:
+			resp, next, err := s.step(*st, req) // sseFailed: chunks are cleared
+			*st = next
+			if err != nil || resp == nil {
+				continue
+			}
+			if err := stream.Send(resp); err != nil {
+				return nil
+			}
+		case <-ctx.Done():
+			return nil
 		}
 	}
 }
