@@ -3,6 +3,7 @@ package extproc
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 
@@ -115,9 +116,16 @@ func withheldBody(x *exchange, b *outguard.Blocked) []byte {
 // record notes, counts and logs what the guard did. Findings never hold
 // the matched text, so they are safe to log.
 func record(e *env, x *exchange, out outguard.Outcome) {
-	for _, f := range out.Findings {
-		e.finding(f)
-		e.log.Info("output guard", "decision_id", x.DecisionID, "server", x.Server, "tool", x.Tool, "finding", f.String())
+	if len(out.Findings) > 0 {
+		// One line per message: a body with many findings must not cost a
+		// log call each.
+		list := make([]string, len(out.Findings))
+		for i, f := range out.Findings {
+			e.finding(f)
+			list[i] = f.String()
+		}
+		e.log.Info("output guard", "decision_id", x.DecisionID, "server", x.Server, "tool", x.Tool,
+			"findings", strings.Join(list, " "))
 	}
 	if out.Blocked != nil {
 		e.problem(out.Blocked.Reason)

@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -89,6 +90,9 @@ func finish(e *env, st *state, o outcome) {
 // errorTypeOf classifies a forwarded JSON-RPC response: "" for a result,
 // "tool_error" for a result with isError, "jsonrpc:<code>" for an error.
 func errorTypeOf(body []byte) string {
+	if !bytes.Contains(body, []byte(`"error"`)) && !bytes.Contains(body, []byte(`"isError"`)) {
+		return "" // no member that could say otherwise (the body parsed as JSON-RPC)
+	}
 	var m struct {
 		Result *struct {
 			IsError bool `json:"isError"`

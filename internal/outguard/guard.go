@@ -55,6 +55,9 @@ type Guard struct {
 	detector *inject.Detector
 	ladder   inject.Policies
 	argsAt   float64
+	// hasClassifier: an external classifier scores each string; the raw
+	// shortcut does not apply.
+	hasClassifier bool
 }
 
 // New compiles cfg.
@@ -63,7 +66,8 @@ func New(cfg Config) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output policy: %w", err)
 	}
-	g := &Guard{base: base, byClass: map[string]*redact.Policy{}, ladder: cfg.Injection, argsAt: cfg.ArgumentsBlockAt}
+	g := &Guard{base: base, byClass: map[string]*redact.Policy{}, ladder: cfg.Injection, argsAt: cfg.ArgumentsBlockAt,
+		hasClassifier: cfg.Classifier != nil}
 	for class, actions := range cfg.ByClassification {
 		c := cfg.Redaction
 		c.Actions = map[redact.Kind]redact.Action{}
@@ -177,7 +181,7 @@ var injectionTargets = [][]string{
 // targets and applies the ladder. The body is re-encoded only when an
 // action rewrote a string.
 func (g *Guard) intercept(ctx context.Context, out Outcome) (Outcome, error) {
-	if !mayHoldTargets(out.Body) {
+	if !mayHoldTargets(out.Body) || g.cleanRaw(ctx, out.Body) {
 		return out, nil
 	}
 	var doc any
@@ -237,6 +241,21 @@ func (g *Guard) intercept(ctx context.Context, out Outcome) (Outcome, error) {
 	}
 	out.Body, out.Changed = bytes.TrimRight(buf.Bytes(), "\n"), true
 	return out, nil
+}
+
+// cleanRaw is the fast path for the common case, text with nothing in
+// it: when the JSON has no escape sequences, every string is a substring
+// of it as it stands, so a detector that finds nothing in the whole text
+// would find nothing in any one string, and the per-string walk (which
+// decodes the message again) can be skipped. With a classifier configured
+// every string is still sent to it, so the shortcut is not taken.
+func (g *Guard) cleanRaw(ctx context.Context, raw []byte) bool {
+	// Past the detector's scan cap the whole text is not examined.
+	if g.hasClassifier || len(raw) > inject.DefaultMaxScanBytes || bytes.IndexByte(raw, '\\') >= 0 {
+		return false
+	}
+	res, err := g.detector.DetectContext(ctx, string(raw))
+	return err == nil && res.Score == 0 && len(res.Findings) == 0
 }
 
 // mayHoldTargets: only results and requests from the server carry text
@@ -312,7 +331,7 @@ func walk(v any, path []string, at string, visit func(string, string) (string, b
 // instructions (an agent relaying poisoned text into another tool). It
 // never rewrites: it reports, and blocks at ArgumentsBlockAt.
 func (g *Guard) Arguments(ctx context.Context, args json.RawMessage) (Outcome, error) {
-	if g.detector == nil || len(args) == 0 || g.argsAt <= 0 {
+	if g.detector == nil || len(args) == 0 || g.argsAt <= 0 || g.cleanRaw(ctx, args) {
 		return Outcome{Body: args}, nil
 	}
 	var doc any
