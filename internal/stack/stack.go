@@ -8,6 +8,7 @@ package stack
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/actiongate/actiongate/envoy/standin"
 	"github.com/actiongate/actiongate/internal/app"
 	"github.com/actiongate/actiongate/internal/audit"
+	"github.com/actiongate/actiongate/internal/broker"
 	"github.com/actiongate/actiongate/internal/devenv"
 	"github.com/actiongate/actiongate/internal/devidp"
 	"github.com/actiongate/actiongate/internal/registry"
@@ -59,6 +61,11 @@ type Options struct {
 	Audit func(*app.AuditConfig)
 	// TracingEndpoint, if set, receives OTLP/HTTP spans (plain http).
 	TracingEndpoint string
+	// Broker, when set, runs the credential broker with these providers
+	// (connect flow on the admin API); the stack makes its keys.
+	Broker []broker.Provider
+	// TokenLifetime of minted upstream tokens; 0: the default (5m).
+	TokenLifetime time.Duration
 	// KeyPropagation is the minted-token key ring's propagation delay
 	// (tests rotate keys quickly); 0: the default.
 	KeyPropagation time.Duration
@@ -83,6 +90,8 @@ type Stack struct {
 	AuditStore string
 	// AdminToken authorizes the admin API's write endpoints (revocation).
 	AdminToken string
+	// AdminURL is the admin API (JWKS, token exchange, connect flow).
+	AdminURL string
 
 	auditDir string
 	IdP      *devidp.IdP
@@ -158,6 +167,16 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 	cfg.Credentials.Issuer = "http://" + o.AdminAddr
 	cfg.Credentials.KeysDir = filepath.Join(s.auditDir, "mint-keys")
 	cfg.Credentials.PropagationDelay = o.KeyPropagation
+	if o.TokenLifetime > 0 {
+		cfg.Credentials.Lifetime = o.TokenLifetime
+	}
+	if o.Broker != nil {
+		kek := make([]byte, 32)
+		_, _ = rand.Read(kek)
+		cfg.Broker = app.BrokerConfig{StoreDir: filepath.Join(s.auditDir, "broker"), PublicURL: "http://" + o.AdminAddr,
+			Keys: "k1:" + base64.StdEncoding.EncodeToString(kek), ProviderList: o.Broker}
+	}
+	s.AdminURL = "http://" + o.AdminAddr
 	s.AdminToken = randomToken()
 	cfg.AdminAuth.Token = s.AdminToken
 	if o.TracingEndpoint != "" {
