@@ -63,13 +63,23 @@ type DriftView interface {
 	Advertised(server, tool string) (hash string, seen bool, err error)
 }
 
+// Revocations answers, from a local copy kept in step with the shared
+// revocation topic, whether a user, agent or session is revoked.
+type Revocations interface {
+	UserRevoked(user string) bool
+	AgentRevoked(agent string) bool
+	SessionRevoked(session string) bool
+}
+
 // Deps are the decision's collaborators. Each is consulted at most once.
 type Deps struct {
-	Auth   Authenticator
-	Authz  Authorizer
-	Policy Policy
-	Limits Limiter   // nil: no rate limits
-	Drift  DriftView // nil: definitions are checked only in tools/list
+	// Revoked nil: no emergency revocations (registry and SpiceDB only).
+	Revoked Revocations
+	Auth    Authenticator
+	Authz   Authorizer
+	Policy  Policy
+	Limits  Limiter   // nil: no rate limits
+	Drift   DriftView // nil: definitions are checked only in tools/list
 }
 
 // Result is the decision and what the response mapping needs to shape it
@@ -119,6 +129,9 @@ func Decide(ctx context.Context, in Input, deps Deps) Result {
 		p.Task = in.TaskHeader
 	}
 	d.Principal = p
+	if r, ok := revoked(deps.Revoked, p, in.Request.Headers["mcp-session-id"]); ok {
+		return deny(d, decision.ReasonRevoked, r, nil)
+	}
 	msg, r, done := readMessage(d, in)
 	if done {
 		return r
@@ -277,4 +290,26 @@ func allow(d decision.Decision, id json.RawMessage) Result {
 func deny(d decision.Decision, r decision.Reason, detail string, id json.RawMessage) Result {
 	d.Outcome, d.Reason, d.Detail = decision.Deny, r, detail
 	return Result{Decision: d, RequestID: id}
+}
+
+// revoked checks the principal, every actor of its chain, and the session.
+func revoked(rv Revocations, p principal.Principal, session string) (string, bool) {
+	if rv == nil {
+		return "", false
+	}
+	if rv.UserRevoked(p.User) {
+		return fmt.Sprintf("access of user %q has been revoked", p.User), true
+	}
+	if rv.AgentRevoked(p.Agent) {
+		return fmt.Sprintf("agent %q has been revoked", p.Agent), true
+	}
+	for _, a := range p.Chain {
+		if rv.AgentRevoked(a.Subject) {
+			return fmt.Sprintf("agent %q in the delegation chain has been revoked", a.Subject), true
+		}
+	}
+	if session != "" && rv.SessionRevoked(session) {
+		return "this session has been revoked", true
+	}
+	return "", false
 }

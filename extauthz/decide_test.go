@@ -253,3 +253,43 @@ func TestDecide_ToolDefinitionDrift(t *testing.T) {
 		})
 	}
 }
+
+// revokedSet answers Revocations from sets of "user:x", "agent:x", "session:x".
+type revokedSet map[string]bool
+
+func (r revokedSet) UserRevoked(u string) bool    { return r["user:"+u] }
+func (r revokedSet) AgentRevoked(a string) bool   { return r["agent:"+a] }
+func (r revokedSet) SessionRevoked(s string) bool { return r["session:"+s] }
+
+func TestDecide_Revoked(t *testing.T) {
+	reg := exampleRegistry(t)
+	schemas, _ := CompileSchemas(reg)
+	g := grants{"trader-bob|trade-executor|northwind|trading/get_quote": true}
+	tests := []struct {
+		name    string
+		set     revokedSet
+		session string
+		reason  decision.Reason
+	}{
+		{"nobody revoked", revokedSet{}, "", decision.ReasonAllowed},
+		{"someone else revoked", revokedSet{"user:dr-alice": true, "agent:note-summarizer": true}, "", decision.ReasonAllowed},
+		{"user revoked", revokedSet{"user:trader-bob": true}, "", decision.ReasonRevoked},
+		{"agent revoked", revokedSet{"agent:trade-executor": true}, "", decision.ReasonRevoked},
+		{"session revoked", revokedSet{"session:s-9": true}, "s-9", decision.ReasonRevoked},
+		{"other session", revokedSet{"session:s-9": true}, "s-10", decision.ReasonAllowed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := post(call("get_quote", `{"symbol":"ACME"}`))
+			if tc.session != "" {
+				req.Headers["mcp-session-id"] = tc.session
+			}
+			in := Input{DecisionID: "d1", Registry: reg, Schemas: schemas, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+				Now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Request: req}
+			d := Decide(context.Background(), in, Deps{Auth: tokens{"bob": bob}, Authz: g, Policy: defaultPolicy(t), Revoked: tc.set}).Decision
+			if d.Reason != tc.reason {
+				t.Fatalf("reason %s (%s), want %s", d.Reason, d.Detail, tc.reason)
+			}
+		})
+	}
+}

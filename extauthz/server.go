@@ -41,7 +41,8 @@ type Options struct {
 	Authz    Authorizer
 	Schemas  *SchemaCache
 	Limits   Limiter
-	Drift    DriftView // nil: drifted tools are only hidden, not refused
+	Drift    DriftView   // nil: drifted tools are only hidden, not refused
+	Revoked  Revocations // nil: no emergency revocations
 	Audit    AuditOptions
 	// Tracer, when set, records one span per decision and continues the
 	// trace into the upstream request (traceparent).
@@ -158,7 +159,7 @@ func traceDecision(ctx context.Context, tracer trace.Tracer, in Input, res Resul
 }
 
 func (s *Server) deps() Deps {
-	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz, Limits: s.opts.Limits, Drift: s.opts.Drift}
+	d := Deps{Auth: s.opts.Auth, Authz: s.opts.Authz, Limits: s.opts.Limits, Drift: s.opts.Drift, Revoked: s.opts.Revoked}
 	if s.opts.Policy != nil {
 		if p := s.opts.Policy(); p != nil {
 			d.Policy = p

@@ -58,6 +58,9 @@ const (
 	// ReasonInvalidArguments: tools/call arguments violate the tool's input
 	// schema as pinned in the registry (unknown properties included).
 	ReasonInvalidArguments Reason = "invalid_arguments"
+	// ReasonRevoked: the user, the acting agent or the session was revoked
+	// (offboarding, IdP deprovisioning, an operator's emergency stop).
+	ReasonRevoked Reason = "revoked"
 	// ReasonToolDefinitionChanged: the upstream server now advertises a
 	// definition of the tool (description, schema, annotations) that
 	// differs from the one pinned in the registry: a possible rug pull,
