@@ -122,7 +122,11 @@ func TestSchema_NamesMatch(t *testing.T) {
 	for _, name := range []string{
 		"definition " + typeUser + " ", "definition " + typeGroup + " ", "definition " + typeTenant + " ",
 		"definition " + typeTier + " ", "definition " + typeAgent + " ", "definition " + typeServer + " ",
-		"definition " + typeTool + " ",
+		"definition " + typeTool + " ", "definition " + typeRevocations + " ",
+		"relation " + relRevocations + ": " + typeRevocations, "relation " + relRevokedUser + ": " + typeUser,
+		"relation " + relRevokedAgent + ": " + typeAgent,
+		"permission " + permInvoke + " = (user_may & agent_may) - " + relRevocations + "->blocked",
+		"permission blocked = " + relRevokedUser + " + " + relRevokedAgent + "->" + relActing,
 		"relation " + relClaimed + ":", "permission " + relMember + " =", "relation " + relCurrent + ":",
 		"relation " + relActing + ":", "relation " + relApproved + ":", "relation " + relTenant + ":",
 		"relation " + relTier + ":", "relation " + relServer + ":", "relation " + relUserGrant + ":",

@@ -12,7 +12,8 @@ import (
 // duplicates. It is a pure function: Sync makes SpiceDB hold exactly this.
 //
 //   - each tenant:  tenant:<t>#current@user:*[request_tenant]
-//   - each tool:    tool:<s>/<x>#server@server:<s>
+//   - each tool:    tool:<s>/<x>#server@server:<s> and
+//     tool:<s>/<x>#revocations@revocations:all (so revocations apply to it)
 //   - each agent:   agent:<a>#acting@user:*[acting_agent], #tier@tier:<n>,
 //     #tenant@tenant:<t> per tenant, #approved@user:<u> per user and
 //     #approved@group:<g>#member per group (+ group:<g>#claimed@user:*[in_groups])
@@ -34,9 +35,13 @@ func Desired(reg *registry.Registry) []Relationship {
 	}
 	for _, s := range reg.Servers {
 		for _, tool := range s.Tools {
+			id := toolObjectID(s.ID, tool.Name)
 			out = append(out, Relationship{
-				ResourceType: typeTool, ResourceID: toolObjectID(s.ID, tool.Name), Relation: relServer,
+				ResourceType: typeTool, ResourceID: id, Relation: relServer,
 				SubjectType: typeServer, SubjectID: ObjectID(s.ID),
+			}, Relationship{
+				ResourceType: typeTool, ResourceID: id, Relation: relRevocations,
+				SubjectType: typeRevocations, SubjectID: revocationsID,
 			})
 		}
 	}

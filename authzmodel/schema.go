@@ -26,17 +26,23 @@ const (
 	typeAgent  = "agent"
 	typeServer = "server"
 	typeTool   = "tool"
+	// typeRevocations has one object, revocationsID; Sync never touches it.
+	typeRevocations = "revocations"
+	revocationsID   = "all"
 
-	relClaimed    = "claimed"     // group
-	relMember     = "member"      // group permission named by subject sets
-	relCurrent    = "current"     // tenant
-	relActing     = "acting"      // agent
-	relApproved   = "approved"    // agent
-	relTenant     = "tenant"      // agent
-	relTier       = "tier"        // agent
-	relServer     = "server"      // tool
-	relUserGrant  = "user_grant"  // server, tool
-	relAgentGrant = "agent_grant" // server, tool
+	relClaimed      = "claimed"       // group
+	relMember       = "member"        // group permission named by subject sets
+	relCurrent      = "current"       // tenant
+	relActing       = "acting"        // agent
+	relApproved     = "approved"      // agent
+	relTenant       = "tenant"        // agent
+	relTier         = "tier"          // agent
+	relServer       = "server"        // tool
+	relUserGrant    = "user_grant"    // server, tool
+	relAgentGrant   = "agent_grant"   // server, tool
+	relRevocations  = "revocations"   // tool → revocations:all
+	relRevokedUser  = "revoked_user"  // revocations
+	relRevokedAgent = "revoked_agent" // revocations
 
 	permInvoke = "invoke"
 
@@ -56,7 +62,8 @@ const (
 
 // managedTypes are the resource types whose relationships Sync owns: every
 // relationship with one of these as its resource is derived from the
-// registry, and any other is deleted.
+// registry, and any other is deleted. typeRevocations is deliberately not
+// one: revocations outlive syncs.
 var managedTypes = []string{typeAgent, typeGroup, typeServer, typeTenant, typeTool}
 
 // SchemaDiffers reports whether the stored schema differs from Schema

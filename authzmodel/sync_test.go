@@ -50,8 +50,21 @@ func TestDesired_Example(t *testing.T) {
 		}
 	}
 	lines := map[string]bool{}
+	tools, linked := 0, 0
 	for _, r := range got {
 		lines[r.String()] = true
+		switch {
+		case r.ResourceType == typeRevocations:
+			t.Errorf("Desired writes a revocation: %s", r)
+		case r.ResourceType == typeTool && r.Relation == relServer:
+			tools++
+		case r.ResourceType == typeTool && r.Relation == relRevocations:
+			linked++
+		}
+	}
+	// A tool without the link would ignore revocations.
+	if tools == 0 || linked != tools {
+		t.Errorf("%d of %d tools linked to revocations:all", linked, tools)
 	}
 	for _, want := range []string{
 		"tool:ehr/read_chart#agent_grant@agent:note-summarizer",
@@ -63,6 +76,7 @@ func TestDesired_Example(t *testing.T) {
 		`agent:inbox-assistant#acting@user:*[acting_agent:{"agent_id":"inbox-assistant"}]`,
 		`tenant:northwind#current@user:*[request_tenant:{"tenant_id":"northwind"}]`,
 		"agent:note-summarizer#tier@tier:1",
+		"tool:trading/place_trade#revocations@revocations:all",
 	} {
 		if !lines[want] {
 			t.Errorf("Desired lacks %s", want)

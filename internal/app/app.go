@@ -29,6 +29,7 @@ import (
 	"github.com/actiongate/actiongate/internal/identity"
 	"github.com/actiongate/actiongate/internal/mint"
 	"github.com/actiongate/actiongate/internal/registry"
+	"github.com/actiongate/actiongate/internal/revocation"
 	"github.com/actiongate/actiongate/xds"
 )
 
@@ -56,7 +57,18 @@ type App struct {
 	minter   *mint.Minter
 	injector *credinject.Injector
 	broker   *broker.Broker
-	revs     *mint.Revocations
+	// revState is this process's copy of the revocations in force, kept
+	// in step with the shared topic by revNode.
+	revState *revocation.State
+	revNode  *revocation.Node
+	// live holds what revocations act on, set while services start
+	// (applyRevocation reads them from the channel's goroutine).
+	live struct {
+		sync.Mutex
+		verifier *identity.Verifier
+		authz    *authzmodel.Client
+		extproc  *extproc.Server
+	}
 	// verifier and authz are ext_authz's, reused by token exchange.
 	verifier *identity.Verifier
 	authz    *authzmodel.Client
@@ -80,7 +92,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	a := &App{cfg: cfg, log: log, metrics: prometheus.NewRegistry(), addrs: map[string]string{},
-		errs: make(chan error, 8), cancel: cancel}
+		errs: make(chan error, 8), cancel: cancel, revState: revocation.NewState()}
 	a.metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := a.start(ctx); err != nil {
 		a.Close()
@@ -106,6 +118,9 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 		if err := a.openStore(); err != nil {
+			return err
+		}
+		if err := a.startRevocation(ctx); err != nil {
 			return err
 		}
 		tr, err := a.startTracing(ctx)
@@ -146,6 +161,9 @@ func (a *App) start(ctx context.Context) error {
 			eo.ObserveDefinitions = a.toolDrift().Observe
 		}
 		s := extproc.New(eo)
+		a.live.Lock()
+		a.live.extproc = s
+		a.live.Unlock()
 		if err := a.serveGRPC(ServiceExtProc, cfg.ExtProc.Listen, s.Register); err != nil {
 			return err
 		}
@@ -207,6 +225,9 @@ func (a *App) serveGRPC(name, addr string, register func(*grpc.Server)) error {
 func (a *App) startAdmin() error {
 	mux := a.adminMux()
 	if err := a.mountCredentials(mux); err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	if err := a.mountRevocation(mux); err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
 	return a.serveHTTP(ServiceAdmin, a.cfg.Admin.Listen, mux)

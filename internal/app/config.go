@@ -55,6 +55,8 @@ type Config struct {
 	// Credentials minted for upstream calls, and the third-party broker.
 	Credentials CredentialsConfig `yaml:"credentials"`
 	Broker      BrokerConfig      `yaml:"broker"`
+	// Revocation carries emergency revocations to every replica.
+	Revocation RevocationConfig `yaml:"revocation"`
 	// AdminAuth protects the admin API's write endpoints.
 	AdminAuth AdminAuthConfig `yaml:"adminAuth"`
 	// Tracing exports OTLP spans of every tool call; off without endpoint.

@@ -252,13 +252,9 @@ func (e exchangeAuthorizer) Authorize(ctx context.Context, p principal.Principal
 	return nil
 }
 
-// revocations is what minting and introspection consult.
-func (a *App) revocations() mint.RevocationList {
-	if a.revs == nil {
-		a.revs = mint.NewRevocations()
-	}
-	return a.revs
-}
+// revocations is what minting and introspection consult: the shared
+// revocation state.
+func (a *App) revocations() mint.RevocationList { return a.revState }
 
 // KeyRing is the minted tokens' key ring (nil when minting is off), for
 // operators' tooling and tests that rotate keys.

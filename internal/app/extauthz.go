@@ -40,6 +40,9 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 		return err
 	}
 	a.verifier, a.authz = verifier, authz
+	a.live.Lock()
+	a.live.verifier, a.live.authz = verifier, authz
+	a.live.Unlock()
 	pol, err := a.startPolicy(ctx)
 	if err != nil {
 		return err
@@ -78,7 +81,7 @@ func (a *App) startExtAuthz(ctx context.Context) error {
 		a.closers = append(a.closers, func() { close(ai.queue) })
 		auditOpts.Inputs = ai
 	}
-	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view, Audit: auditOpts, Tracer: a.tracer,
+	s := extauthz.New(extauthz.Options{Limits: limits, Drift: view, Audit: auditOpts, Tracer: a.tracer, Revoked: a.revState,
 		Registry: a.Watcher.Current, Policy: pol, Auth: verifier, Authz: checker{authz}, Schemas: schemas,
 		Metadata: a.metadataOptions(), MaxBodyBytes: cfg.MaxRequestBytes,
 		Logger: a.log.With("component", "extauthz"), Metrics: a.metrics,

@@ -83,7 +83,7 @@ func TestAuthz_Sync(t *testing.T) {
 		"~ schema\n",
 		"+ tool:ehr/read_chart#agent_grant@agent:note-summarizer\n",
 		"+ server:trading#agent_grant@agent:trade-executor\n",
-		"dry run: nothing written (schema differs, 37 added, 0 changed, 0 removed)\n",
+		"dry run: nothing written (schema differs, 44 added, 0 changed, 0 removed)\n",
 	} {
 		if !strings.Contains(dry, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, dry)
@@ -92,7 +92,7 @@ func TestAuthz_Sync(t *testing.T) {
 	if again := run("--dry-run"); again != dry {
 		t.Fatalf("a second dry run differs, so the first wrote something:\n%s", again)
 	}
-	if out := run(); !strings.Contains(out, "written: schema written, 37 added, 0 changed, 0 removed; zedtoken ") {
+	if out := run(); !strings.Contains(out, "written: schema written, 44 added, 0 changed, 0 removed; zedtoken ") {
 		t.Fatalf("sync output:\n%s", out)
 	}
 	if out := run(); !strings.HasSuffix(out, "in sync: nothing to write\n") || strings.Contains(out, "+ ") {

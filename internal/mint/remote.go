@@ -93,12 +93,34 @@ func (k *remoteKeys) Key(ctx context.Context, kid string) (jose.JSONWebKey, erro
 	if key, ok := st.keys[kid]; ok {
 		return key, nil
 	}
-	last := k.lastForced.Load()
-	if now.UnixNano()-last < int64(k.minRefetch) || !k.lastForced.CompareAndSwap(last, now.UnixNano()) {
-		return jose.JSONWebKey{}, fail(ErrBadSignature, "unknown signing key (refetch rate-limited)")
+	// Decide under the fetch lock, so a caller that arrives while another
+	// refetch for an unknown kid is starting or running joins it (the new
+	// key after a rotation is asked for by many calls at once) instead of
+	// being refused by the rate limit.
+	k.mu.Lock()
+	call := k.inflight
+	if call == nil {
+		if now.UnixNano()-k.lastForced.Load() < int64(k.minRefetch) {
+			k.mu.Unlock()
+			if key, ok := k.state.Load().keys[kid]; ok {
+				return key, nil
+			}
+			return jose.JSONWebKey{}, fail(ErrBadSignature, "unknown signing key (refetch rate-limited)")
+		}
+		k.lastForced.Store(now.UnixNano())
+		call = k.startLocked()
 	}
-	if err := k.wait(ctx); err != nil {
-		return jose.JSONWebKey{}, failWith(ErrUnavailable, "refetching the JWKS for an unknown key", err)
+	k.mu.Unlock()
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return jose.JSONWebKey{}, failWith(ErrUnavailable, "refetching the JWKS for an unknown key", ctx.Err())
+	}
+	if call.err != nil {
+		if key, ok := k.state.Load().keys[kid]; ok {
+			return key, nil
+		}
+		return jose.JSONWebKey{}, failWith(ErrUnavailable, "refetching the JWKS for an unknown key", call.err)
 	}
 	if key, ok := k.state.Load().keys[kid]; ok {
 		return key, nil
@@ -122,6 +144,11 @@ func (k *remoteKeys) wait(ctx context.Context) error {
 func (k *remoteKeys) start() *fetchCall {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.startLocked()
+}
+
+// startLocked is start with k.mu held.
+func (k *remoteKeys) startLocked() *fetchCall {
 	if k.inflight != nil {
 		return k.inflight
 	}
