@@ -50,6 +50,7 @@ type environment struct {
 	// upstream records what the token-checking upstreams received.
 	upstream *upstreamLog
 	codeSeen *demo.Seen
+	ssf      *ssfTransmitter
 }
 
 // upstream modes: JSON servers and SSE servers (session-based), so both
@@ -116,6 +117,11 @@ func setUp(ctx context.Context) (*environment, error) {
 		}
 		e.demos[id] = r
 	}
+	ssf, err := newSSFTransmitter()
+	if err != nil {
+		return e, err
+	}
+	e.ssf = ssf
 	code, seen, err := e.startCode()
 	if err != nil {
 		return e, err
@@ -159,7 +165,9 @@ func setUp(ctx context.Context) (*environment, error) {
 		// Short-lived tokens and a quick key roll-over, so expiry and
 		// rotation can be tested in seconds.
 		TokenLifetime: 3 * time.Second, KeyPropagation: 300 * time.Millisecond,
-		Broker:       []broker.Provider{codeHostProvider(e.idpAddr)},
+		Broker: []broker.Provider{codeHostProvider(e.idpAddr)},
+		SSF: []app.SSFConfig{{Name: "e2e-idp", Issuer: ssfIssuer, JWKSURL: e.ssf.jwks.URL, Audience: "actiongate-e2e",
+			SubjectIssuers: []string{"http://" + e.idpAddr}}},
 		ExtraIssuers: []string{e.shortIdP.Issuer},
 		// Only get-annotated-message is limited, so no other test competes
 		// for its bucket.
@@ -255,8 +263,10 @@ spec:
   tools: [everything/*, code/*]
 `
 
-// everythingRegistry registers the reference server with echo and
-// get-sum, plus extra tool entries.
+// everythingRegistry registers the reference server with echo, get-sum
+// and get-annotated-message, plus extra tool entries. The definitions are
+// exactly what the server advertises (pinned: anything else is a changed
+// tool the gateway hides and refuses).
 func everythingRegistry(upstream, extra string) string {
 	return `apiVersion: actiongate.dev/v1
 kind: MCPServer
@@ -268,22 +278,43 @@ spec:
   classification: internal
   tools:
     - name: echo
+      title: Echo Tool
       description: Echoes back the input string
       risk: low
-      annotations: {readOnlyHint: true}
-      inputSchema: {type: object, properties: {message: {type: string}}, required: [message]}
+` + everythingHints + `
+      inputSchema:
+        $schema: "http://json-schema.org/draft-07/schema#"
+        type: object
+        properties: {message: {type: string, description: Message to echo}}
+        required: [message]
     - name: get-sum
+      title: Get Sum Tool
       description: Returns the sum of two numbers
       risk: low
-      annotations: {readOnlyHint: true}
-      inputSchema: {type: object, properties: {a: {type: number}, b: {type: number}}, required: [a, b]}
+` + everythingHints + `
+      inputSchema:
+        $schema: "http://json-schema.org/draft-07/schema#"
+        type: object
+        properties: {a: {type: number, description: First number}, b: {type: number, description: Second number}}
+        required: [a, b]
     - name: get-annotated-message
-      description: Returns a message with annotations
+      title: Get Annotated Message Tool
+      description: Demonstrates how annotations can be used to provide metadata about content.
       risk: low
-      annotations: {readOnlyHint: true}
-      inputSchema: {type: object}
+` + everythingHints + `
+      inputSchema:
+        $schema: "http://json-schema.org/draft-07/schema#"
+        type: object
+        properties:
+          includeImage: {type: boolean, default: false, description: Whether to include an example image}
+          messageType: {type: string, enum: [error, success, debug], description: Type of message to demonstrate different annotation patterns}
+        required: [messageType]
 ` + extra
 }
+
+// everythingHints are the annotations the reference server gives each of
+// these tools.
+const everythingHints = `      annotations: {readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false}`
 
 // splitter cuts streamed bodies with the test's splitter when one is
 // set, else with def.
@@ -305,6 +336,9 @@ func (e *environment) tearDown() {
 	}
 	if e.shortIdP != nil {
 		e.shortIdP.Stop()
+	}
+	if e.ssf != nil {
+		e.ssf.jwks.Close()
 	}
 	for _, r := range e.demos {
 		_ = r.Close()

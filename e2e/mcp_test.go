@@ -220,10 +220,11 @@ func TestRegistryEditTakesEffect(t *testing.T) {
 	}
 	before := env.stack.App.Watcher.Current().Version
 	extra := `    - name: get-tiny-image
-      description: Returns a tiny image
+      title: Get Tiny Image Tool
+      description: Returns a tiny MCP logo image.
       risk: low
-      annotations: {readOnlyHint: true}
-      inputSchema: {type: object}
+` + everythingHints + `
+      inputSchema: {$schema: "http://json-schema.org/draft-07/schema#", type: object, properties: {}}
 `
 	writeEverything(t, extra)
 	waitForNewRegistry(t, before)

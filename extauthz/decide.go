@@ -129,9 +129,6 @@ func Decide(ctx context.Context, in Input, deps Deps) Result {
 		p.Task = in.TaskHeader
 	}
 	d.Principal = p
-	if r, ok := revoked(deps.Revoked, p, in.Request.Headers["mcp-session-id"]); ok {
-		return deny(d, decision.ReasonRevoked, r, nil)
-	}
 	msg, r, done := readMessage(d, in)
 	if done {
 		return r
@@ -189,6 +186,11 @@ func authorize(ctx context.Context, d decision.Decision, in Input, srv *registry
 		d.Method, id = msg.Method, msg.ID
 	}
 	p := d.Principal
+	// After parsing, so the refusal echoes the request id (a client must
+	// be able to tell which call was refused).
+	if r, ok := revoked(deps.Revoked, p, in.Request.Headers["mcp-session-id"]); ok {
+		return deny(d, decision.ReasonRevoked, r, id)
+	}
 	agent, reason, detail := checkRegistry(in.Registry, p)
 	if reason != "" {
 		return deny(d, reason, detail, id)

@@ -53,7 +53,7 @@ var denials = map[decision.Reason]denial{
 	decision.ReasonUserNotApproved:       {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "This agent is not approved to act for this user"},
 	decision.ReasonTenantMismatch:        {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "This agent may not act in this tenant"},
 	decision.ReasonOutOfScope:            {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Tool outside this agent's declared scope"},
-	decision.ReasonRevoked:               {http.StatusForbidden, mcp.CodePolicyDenied, true, rpcError, "Access revoked"},
+	decision.ReasonRevoked:               {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Access revoked"},
 	decision.ReasonToolDefinitionChanged: {http.StatusOK, mcp.CodePolicyDenied, true, rpcError, "Tool definition changed upstream since it was reviewed; calls are refused until the registry pin is updated"},
 	decision.ReasonAuditUnavailable:      {http.StatusServiceUnavailable, mcp.CodeGatewayError, true, rpcError, "The call could not be recorded in the audit trail, so it was not made"},
 	decision.ReasonInvalidArguments:      {http.StatusOK, mcp.CodeInvalidParams, true, rpcError, "Invalid tool arguments"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -26,6 +27,8 @@ type sideStream struct {
 	sentFirst bool
 	// awaitMu serialises consumers so answers are matched in order.
 	awaitMu sync.Mutex
+	// awaiting counts consumers waiting for an answer.
+	awaiting atomic.Int32
 }
 
 type recvItem struct {
@@ -57,6 +60,17 @@ func (f *extProcFilter) openSide(ctx context.Context) (*sideStream, error) {
 func (ss *sideStream) receive(ctx context.Context) {
 	for {
 		resp, err := ss.client.Recv()
+		if err != nil && !isCleanClose(err) && ctx.Err() == nil && ss.awaiting.Load() == 0 && !ss.f.complete.Load() {
+			// Envoy's onGrpcError runs whenever the stream fails, not only
+			// while a message is outstanding: with failure_mode_allow off it
+			// ends the HTTP stream (a reset once the response has started).
+			ss.f.s.p.log.Debug("ext_proc stream failed while idle; resetting the HTTP stream", "stream", ss.f.s.id, "err", err)
+			if !ss.f.cfg.failureModeAllow && ss.f.s.abort != nil {
+				ss.f.finish()
+				ss.f.s.abort(errExtProcIdleFailure)
+				return
+			}
+		}
 		select {
 		case ss.recv <- recvItem{resp: resp, err: err}:
 		case <-ctx.Done():
@@ -90,6 +104,8 @@ func (ss *sideStream) send(req *extprocsvc.ProcessingRequest) {
 // response carrying only override_message_timeout restarts it once with
 // the new value (1 ms to max_message_timeout), as Envoy allows.
 func (ss *sideStream) await(ctx context.Context, sentAt time.Time) (*extprocsvc.ProcessingResponse, error) {
+	ss.awaiting.Add(1)
+	defer ss.awaiting.Add(-1)
 	cfg := ss.f.cfg
 	timer := time.NewTimer(max(time.Until(sentAt.Add(cfg.messageTimeout)), 0))
 	defer timer.Stop()
@@ -125,6 +141,10 @@ func (ss *sideStream) close() {
 }
 
 func isCleanClose(err error) bool { return errors.Is(err, io.EOF) }
+
+// errExtProcIdleFailure is the reset cause when the processor's stream
+// fails between messages.
+var errExtProcIdleFailure = errors.New("ext_proc stream failed")
 
 func (f *extProcFilter) forwardedMetadata() *corev3.Metadata {
 	md := &corev3.Metadata{}

@@ -450,3 +450,57 @@ func TestHCM_H2CPriorKnowledge(t *testing.T) {
 		t.Errorf("protocol %q", p)
 	}
 }
+
+// TestExtProc_IdleStreamFailureResetsStream: a processor that fails its
+// stream between messages (here: after the first SSE event, while the
+// upstream is quiet) ends the HTTP stream at once, as Envoy's onGrpcError
+// does; the client does not wait for the next upstream chunk.
+func TestExtProc_IdleStreamFailureResetsStream(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	quiet := make(chan struct{})
+	defer close(quiet)
+	h.upstream.handle("/sse", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "event: message\ndata: one\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-quiet:
+		case <-r.Context().Done():
+		}
+	})
+	h.proc.script(func(srv extprocsvc.ExternalProcessor_ProcessServer, record func(*extprocsvc.ProcessingRequest)) error {
+		for {
+			req, err := srv.Recv()
+			if err != nil {
+				return nil
+			}
+			record(req)
+			if err := srv.Send(emptyAnswer(req)); err != nil {
+				return nil
+			}
+			if req.GetResponseBody() != nil {
+				time.Sleep(50 * time.Millisecond) // idle: the stand-in awaits nothing now
+				return status.Error(codes.PermissionDenied, "revoked")
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.url("/mcp/sse"), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if ev := readEvent(t, br); ev != "event: message\ndata: one\n\n" {
+		t.Fatalf("first event %q", ev)
+	}
+	start := time.Now()
+	rest, err := io.ReadAll(br)
+	if err == nil || len(rest) != 0 || time.Since(start) > 5*time.Second {
+		t.Fatalf("after the processor failed: %q, %v after %s; want a prompt reset", rest, err, time.Since(start))
+	}
+}

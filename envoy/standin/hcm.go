@@ -42,6 +42,10 @@ type stream struct {
 	meta   map[string]*structpb.Struct // dynamic metadata by namespace
 
 	cleanups []func() // run when the stream ends, however it ends
+
+	// abort resets the stream from outside its goroutine (an ext_proc
+	// stream that failed while no message was outstanding).
+	abort func(cause error)
 }
 
 func (s *stream) onDone(f func()) { s.cleanups = append(s.cleanups, f) }
@@ -79,6 +83,13 @@ func (p *Proxy) serveStream(w http.ResponseWriter, r *http.Request, al *activeLi
 		}
 	})
 	defer s.idle.stop()
+	s.abort = func(cause error) {
+		cancel(cause)
+		_ = rc.SetReadDeadline(time.Now())
+		if s.headersSent.Load() {
+			_ = rc.SetWriteDeadline(time.Now())
+		}
+	}
 
 	headers, lr := s.requestHeaders(r)
 	if lr != nil {

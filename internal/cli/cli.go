@@ -27,6 +27,8 @@ func Commands() map[string]Command {
 		"dev":        {"development helpers: 'dev token' gets a delegated token from the dev IdP", Dev},
 		"deps":       {"install the local dependencies of the quickstart and tests (SpiceDB, MCP reference server)", Deps},
 		"audit":      {"verify, export or prove the tamper-evident audit log; make checkpoint keys", Audit},
+		"revoke":     {"revoke (or lift) a user, agent or session on every replica, confirmed", Revoke},
+		"drill":      {"'drill offboard': the offboarding fire drill against a running deployment", Drill},
 		"version":    {"print the version", Version},
 	}
 }

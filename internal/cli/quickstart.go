@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/actiongate/actiongate/internal/demo"
@@ -57,6 +59,16 @@ func Quickstart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
+	// The admin token authorizes revocations: `actiongate revoke` and
+	// `actiongate drill offboard` read it from this file by default.
+	tokFile := quickstartTokenFile()
+	if err := os.MkdirAll(filepath.Dir(tokFile), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tokFile, []byte(st.AdminToken+"\n"), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(tokFile)
 	printReady(stdout, st, reg, time.Since(start))
 	select {
 	case <-ctx.Done():
@@ -138,6 +150,10 @@ ActionGate quickstart is ready (%s).
 
     go run ./cmd/actiongate audit verify --brokers %[6]s --key %[8]s
 
+  Offboarding fire drill (traffic as several users, revoke one, measure enforcement):
+
+    go run ./cmd/actiongate drill offboard --user trader-bob
+
   The stand-in is a test and demo data plane, not a production proxy; see README.md
   for running with a real Envoy. Press Ctrl-C to stop.
 `, reg.Version, st.IdP.Issuer, st.App.Addr("admin"), st.App.Addr("xds"), st.SpiceDB.Endpoint, st.Kafka.Brokers[0], st.MCPURL("ehr"), st.AuditKeyFile)
@@ -158,4 +174,13 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// quickstartTokenFile is where a running quickstart keeps its admin token.
+func quickstartTokenFile() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "actiongate", "quickstart", "admin-token")
 }

@@ -220,7 +220,7 @@ func (m *Minter) Mint(g Grant) (Token, error) {
 	}
 	now := m.clock()
 	iat := now.Unix()
-	if revokedFor(m.revocations, g.Subject, g.Actors, time.Unix(iat, 0)) {
+	if revokedNow(m.revocations, g.Subject, g.Actors) {
 		return Token{}, fail(ErrRevoked, "")
 	}
 	key, err := m.keys.signer(now)

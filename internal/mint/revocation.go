@@ -40,6 +40,22 @@ func revokedFor(rl RevocationList, user string, actors []principal.Actor, iat ti
 	return false
 }
 
+// revokedNow: a revocation of the user or an actor is in force. Minting
+// asks only this: a token minted after a lift is issued after it, even
+// within the same second (iat has whole seconds), so the "issued at or
+// before the revocation" rule that keeps old tokens dead does not apply.
+func revokedNow(rl RevocationList, user string, actors []principal.Actor) bool {
+	if rl == nil {
+		return false
+	}
+	for _, a := range actors {
+		if _, inForce := rl.RevokedAt(user, a.Subject); inForce {
+			return true
+		}
+	}
+	return false
+}
+
 // Revocations is an in-memory RevocationList, safe for concurrent use.
 // An entry names a user, an agent, or one agent acting for one user.
 type Revocations struct {
