@@ -139,3 +139,48 @@ func TestRecordDecision_FullSpool(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRecordDecision is what auditing adds to one decision: building
+// the event (call hash included) and appending it to a real spool, without
+// waiting for the fsync (read-only calls, denials) and with it (mutating
+// calls, durable before the answer; concurrent callers share a group
+// commit). Run with -cpu to vary the number of concurrent decisions.
+func BenchmarkRecordDecision(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		body string
+	}{
+		{"async", quoteCall},
+		{"durable", tradeCall},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			sp, err := audit.OpenSpool(audit.SpoolOptions{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sp.Close()
+			reg := exampleRegistry(b)
+			schemas, _ := CompileSchemas(reg)
+			deps := Deps{Auth: tokens{"bob": bob}, Policy: defaultPolicy(b), Authz: grants{
+				"trader-bob|trade-executor|northwind|trading/get_quote":   true,
+				"trader-bob|trade-executor|northwind|trading/place_trade": true}}
+			in := Input{DecisionID: "d-audit", Registry: reg, Schemas: schemas, ServerID: "trading", Bearer: "bob", MaxBodyBytes: 1 << 20,
+				Now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC), Request: post(tc.body)}
+			res := Decide(context.Background(), in, deps)
+			if !res.Decision.Allowed() {
+				b.Fatalf("setup: %+v", res.Decision)
+			}
+			o := AuditOptions{Recorder: sp}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if out := recordDecision(o, res, time.Now(), func(string) {}); !out.Decision.Allowed() {
+						b.Error("denied")
+						return
+					}
+				}
+			})
+		})
+	}
+}
