@@ -27,6 +27,7 @@ import (
 	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
 	"github.com/actiongate/actiongate/internal/stack"
+	"github.com/actiongate/actiongate/internal/telemetry/otlptest"
 )
 
 // env is the shared environment, set up by TestMain.
@@ -51,6 +52,7 @@ type environment struct {
 	upstream *upstreamLog
 	codeSeen *demo.Seen
 	ssf      *ssfTransmitter
+	otlp     *otlptest.Receiver // the OTel backend spans are exported to
 }
 
 // upstream modes: JSON servers and SSE servers (session-based), so both
@@ -92,6 +94,9 @@ func TestMain(m *testing.M) {
 }
 
 func setUp(ctx context.Context) (*environment, error) {
+	// Spans reach the test's OTLP backend within 200 ms instead of the
+	// batch processor's default 5 s (the SDK reads this standard variable).
+	os.Setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
 	e := &environment{logs: devenv.NewLogs(4 << 20), demos: map[string]*demo.Running{}}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for _, a := range []*string{&e.adminAddr, &e.idpAddr} {
@@ -122,6 +127,9 @@ func setUp(ctx context.Context) (*environment, error) {
 		return e, err
 	}
 	e.ssf = ssf
+	if e.otlp, err = otlptest.Start(); err != nil {
+		return e, err
+	}
 	code, seen, err := e.startCode()
 	if err != nil {
 		return e, err
@@ -161,7 +169,7 @@ func setUp(ctx context.Context) (*environment, error) {
 			o.Apps = append(o.Apps, devidp.App{ClientID: codeHostApp, RedirectURIs: []string{"http://" + e.adminAddr + "/connect/callback"},
 				Scopes: []string{"repo"}})
 		},
-		IdPAddr: e.idpAddr, AdminAddr: e.adminAddr,
+		IdPAddr: e.idpAddr, AdminAddr: e.adminAddr, TracingEndpoint: e.otlp.URL(),
 		// Short-lived tokens and a quick key roll-over, so expiry and
 		// rotation can be tested in seconds.
 		TokenLifetime: 3 * time.Second, KeyPropagation: 300 * time.Millisecond,
@@ -339,6 +347,9 @@ func (e *environment) tearDown() {
 	}
 	if e.ssf != nil {
 		e.ssf.jwks.Close()
+	}
+	if e.otlp != nil {
+		e.otlp.Close()
 	}
 	for _, r := range e.demos {
 		_ = r.Close()
