@@ -24,7 +24,7 @@ const revokeUsage = `usage: actiongate revoke user|agent|session SUBJECT [--reas
 
 Revokes (or, with --lift, restores) a user, an agent or a session on every
 replica: the command returns once every live replica enforces it, and fails
-naming the replicas that did not confirm.`
+naming the replicas that did not confirm`
 
 // Revoke is `actiongate revoke`.
 func Revoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
