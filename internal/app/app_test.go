@@ -27,12 +27,12 @@ func TestLoadConfig(t *testing.T) {
 		wantErr string
 		check   func(*testing.T, Config)
 	}{
-		{"defaults kept for unset fields", "services: [extproc]\naudit: {disabled: true}\ncredentials: {disabled: true}\n", "", func(t *testing.T, c Config) {
+		{"defaults kept for unset fields", "services: [extproc]\naudit: {disabled: true}\ncredentials: {disabled: true}\nrevocation: {disabled: true}\n", "", func(t *testing.T, c Config) {
 			if !c.Runs(ServiceExtProc) || c.Runs(ServiceXDS) || c.ExtProc.Listen != "127.0.0.1:18002" {
 				t.Errorf("got %+v", c)
 			}
 		}},
-		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\naudit: {disabled: true}\ncredentials: {disabled: true}\n", "", func(t *testing.T, c Config) {
+		{"durations parse", "registry: {dir: r, pollInterval: 500ms}\naudit: {disabled: true}\ncredentials: {disabled: true}\nrevocation: {disabled: true}\n", "", func(t *testing.T, c Config) {
 			if c.Registry.PollInterval.Milliseconds() != 500 {
 				t.Errorf("poll interval %v", c.Registry.PollInterval)
 			}

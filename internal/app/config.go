@@ -235,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.Runs(ServiceExtAuthz) || c.Runs(ServiceExtProc) {
 		problems = append(problems, c.Audit.problems()...)
+		if !c.Revocation.Disabled && len(c.Revocation.brokers(c.Audit)) == 0 {
+			problems = append(problems, "revocation.brokers: required (defaults to audit.brokers), or revocation.disabled: true")
+		}
 	}
 	if c.Runs(ServiceExtProc) {
 		problems = append(problems, c.Credentials.problems()...)

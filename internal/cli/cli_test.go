@@ -69,7 +69,7 @@ func TestServe_RunsUntilCancelled(t *testing.T) {
 		done <- Serve(ctx, []string{"--services", "xds,extproc,meta,admin", "--registry", "../../examples/registry", "--xds-listen", "127.0.0.1:0",
 			// ext_authz runs elsewhere: xds points data planes at its address.
 			"--extauthz-listen", "127.0.0.1:18001", "--extproc-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-			"--meta-listen", "127.0.0.1:0", "--audit-disabled", "--credentials-keys", t.TempDir(),
+			"--meta-listen", "127.0.0.1:0", "--audit-disabled", "--revocation-disabled", "--credentials-keys", t.TempDir(),
 			"--log-level", "info"}, &bytes.Buffer{}, errb)
 	}()
 	deadline := time.Now().Add(10 * time.Second)

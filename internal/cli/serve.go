@@ -56,6 +56,7 @@ func serveConfig(args []string, stderr io.Writer) (app.Config, error) {
 	auditKey := fs.String("audit-key", "", "the instance's checkpoint signing key file (actiongate audit keygen)")
 	auditInstance := fs.String("audit-instance", "", "audit instance id (default: the one recorded in the spool)")
 	auditOff := fs.Bool("audit-disabled", false, "run without an audit trail (calls are not recorded; never in production)")
+	revOff := fs.Bool("revocation-disabled", false, "run without the shared revocation channel (single-process tests only)")
 	credKeys := fs.String("credentials-keys", "", "directory of the signing keys for minted upstream tokens")
 	credIssuer := fs.String("credentials-issuer", "", "issuer of minted tokens: the admin API's public URL")
 	if err := fs.Parse(args); err != nil {
@@ -101,6 +102,9 @@ func serveConfig(args []string, stderr io.Writer) (app.Config, error) {
 	}
 	override("credentials-keys", &cfg.Credentials.KeysDir, *credKeys)
 	override("credentials-issuer", &cfg.Credentials.Issuer, *credIssuer)
+	if set["revocation-disabled"] {
+		cfg.Revocation.Disabled = *revOff
+	}
 	if set["audit-disabled"] {
 		cfg.Audit.Disabled = *auditOff
 	}
