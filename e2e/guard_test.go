@@ -11,6 +11,7 @@ import (
 
 	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/demo"
 	"github.com/actiongate/actiongate/internal/inject"
 	"github.com/actiongate/actiongate/internal/registry"
@@ -108,6 +109,20 @@ func TestRugPull(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+
+	// The refusal is audited with both definition hashes.
+	auditEvents(t, "the drift refusal with both hashes", func(evs []audit.Event) bool {
+		for _, ev := range evs {
+			if ev.Reason == "tool_definition_changed" && ev.Server == "mail-drift" {
+				for _, r := range ev.Redactions {
+					if strings.Contains(r, "/pinned=sha256:") && strings.Contains(r, "/advertised=sha256:") {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
 
 	// The owner reviews the change and accepts it: new description, new pin.
 	path := filepath.Join(env.registryDir, "servers", "mail-drift.yaml")

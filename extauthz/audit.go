@@ -68,6 +68,10 @@ func recordDecision(o AuditOptions, res Result, started time.Time, onLost func(r
 		}
 		readProvenance(m.Meta, &x)
 	}
+	if dr := d.Drift; dr != nil {
+		// A refused rug pull is audited with both definition hashes.
+		x.Redactions = append(x.Redactions, "drift/"+d.Server+"/"+d.Tool+"/pinned="+dr.Pinned+"/advertised="+dr.Advertised)
+	}
 	var inputHash string
 	if o.Inputs != nil && res.PolicyInput != nil {
 		doc, err := res.PolicyInput.JSON()
