@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/actiongate/actiongate/internal/drill"
 )
@@ -154,4 +157,37 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestRevokeSession: revoking one MCP session refuses that session's next
+// call and nothing else: a new session of the same user works.
+func TestRevokeSession(t *testing.T) {
+	cs := connectAs(t, "trading", token(t, bob))
+	callText(t, cs, "get_quote", map[string]any{"symbol": "ACME"})
+	sid := cs.ID()
+	if sid == "" {
+		t.Fatal("the trading server keeps sessions, but the client has no session id")
+	}
+	revokeVia(t, `{"kind":"session","subject":"`+sid+`","reason":"e2e"}`)
+	t.Cleanup(func() { revokeVia(t, `{"kind":"session","subject":"`+sid+`","lift":true}`) })
+	_, err := cs.CallTool(context.Background(), &mcpsdk.CallToolParams{Name: "get_quote", Arguments: map[string]any{"symbol": "ACME"}})
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || !strings.Contains(string(rpcErr.Data), `"reason":"revoked"`) {
+		t.Fatalf("call on the revoked session: %v", err)
+	}
+	callText(t, connectAs(t, "trading", token(t, bob)), "get_quote", map[string]any{"symbol": "ACME"})
+}
+
+func revokeVia(t *testing.T, body string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, env.stack.AdminURL+"/v1/revocations", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+env.stack.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revocation %s: HTTP %d", body, resp.StatusCode)
+	}
 }
