@@ -176,6 +176,7 @@ func setUp(ctx context.Context) (*environment, error) {
 		Broker: []broker.Provider{codeHostProvider(e.idpAddr)},
 		SSF: []app.SSFConfig{{Name: "e2e-idp", Issuer: ssfIssuer, JWKSURL: e.ssf.jwks.URL, Audience: "actiongate-e2e",
 			SubjectIssuers: []string{"http://" + e.idpAddr}}},
+		SCIM:         &app.SCIMConfig{Issuer: "http://" + e.idpAddr, BearerToken: scimToken},
 		ExtraIssuers: []string{e.shortIdP.Issuer},
 		// Only get-annotated-message is limited, so no other test competes
 		// for its bucket.

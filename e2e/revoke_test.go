@@ -191,3 +191,37 @@ func revokeVia(t *testing.T, body string) {
 		t.Fatalf("revocation %s: HTTP %d", body, resp.StatusCode)
 	}
 }
+
+// scimToken is what the e2e IdP's SCIM connector presents.
+const scimToken = "e2e-scim-connector-token"
+
+// TestSCIMDeactivationRevokesUser: the IdP's SCIM connector deactivating a
+// user (PATCH active=false) revokes that user on the gateway; a request
+// with the wrong bearer changes nothing.
+func TestSCIMDeactivationRevokesUser(t *testing.T) {
+	cs := connectAs(t, "everything", token(t, tester))
+	callText(t, cs, "echo", map[string]any{"message": "before"})
+	patch := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`
+	scim := func(bearer string) int {
+		req, _ := http.NewRequest(http.MethodPatch, env.stack.AdminURL+"/scim/v2/Users/qa-user", strings.NewReader(patch))
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		req.Header.Set("Content-Type", "application/scim+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := scim("not-the-token"); code != http.StatusUnauthorized && code != http.StatusForbidden {
+		t.Fatalf("wrong bearer answered %d", code)
+	}
+	callText(t, cs, "echo", map[string]any{"message": "still allowed"})
+	if code := scim(scimToken); code != http.StatusOK {
+		t.Fatalf("SCIM deactivation answered %d", code)
+	}
+	t.Cleanup(func() { liftUser(t, "qa-user") })
+	if reason := callAs(t, "everything", token(t, tester), "echo", map[string]any{"message": "after"}); reason != "revoked" {
+		t.Fatalf("call after SCIM deactivation: %q, want revoked", reason)
+	}
+}

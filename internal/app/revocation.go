@@ -47,6 +47,8 @@ type SSFConfig struct {
 type SCIMConfig struct {
 	BearerTokenEnv string `yaml:"bearerTokenEnv"`
 	Issuer         string `yaml:"issuer"`
+	// BearerToken is for programs (the test harness), never from YAML.
+	BearerToken string `yaml:"-"`
 }
 
 func (c RevocationConfig) topics() (string, string) {
@@ -303,7 +305,11 @@ func (a *App) mountRevocation(mux *http.ServeMux) error {
 		mux.Handle("POST /ssf/"+s.Name, h)
 	}
 	if sc := a.cfg.Revocation.SCIM; sc != nil {
-		h, err := signals.NewSCIMHandler(signals.SCIMConfig{Prefix: "/scim/v2", BearerToken: os.Getenv(sc.BearerTokenEnv),
+		token := sc.BearerToken
+		if token == "" && sc.BearerTokenEnv != "" {
+			token = os.Getenv(sc.BearerTokenEnv)
+		}
+		h, err := signals.NewSCIMHandler(signals.SCIMConfig{Prefix: "/scim/v2", BearerToken: token,
 			Issuer: sc.Issuer, Revoker: rv, Auditor: aud})
 		if err != nil {
 			return fmt.Errorf("revocation.scim: %w", err)

@@ -64,8 +64,10 @@ type Options struct {
 	// Broker, when set, runs the credential broker with these providers
 	// (connect flow on the admin API); the stack makes its keys.
 	Broker []broker.Provider
-	// SSF transmitters whose deprovisioning events revoke users.
-	SSF []app.SSFConfig
+	// SSF transmitters and the SCIM client whose deprovisioning events
+	// revoke users.
+	SSF  []app.SSFConfig
+	SCIM *app.SCIMConfig
 	// TokenLifetime of minted upstream tokens; 0: the default (5m).
 	TokenLifetime time.Duration
 	// KeyPropagation is the minted-token key ring's propagation delay
@@ -178,7 +180,7 @@ func (s *Stack) start(ctx context.Context, o Options) error {
 		cfg.Broker = app.BrokerConfig{StoreDir: filepath.Join(s.auditDir, "broker"), PublicURL: "http://" + o.AdminAddr,
 			Keys: "k1:" + base64.StdEncoding.EncodeToString(kek), ProviderList: o.Broker}
 	}
-	cfg.Revocation.SSF = o.SSF
+	cfg.Revocation.SSF, cfg.Revocation.SCIM = o.SSF, o.SCIM
 	cfg.Revocation.ReplicaID = "gateway-1"
 	s.AdminURL = "http://" + o.AdminAddr
 	s.AdminToken = randomToken()
