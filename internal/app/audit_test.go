@@ -23,7 +23,7 @@ import (
 // driven with Envoy-shaped CheckRequests, that can lose its broker and be
 // restarted on the same spool.
 type auditRig struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	cfg   Config
 	app   *App
@@ -32,7 +32,7 @@ type auditRig struct {
 	token string
 }
 
-func newAuditRig(t *testing.T, ctx context.Context) *auditRig {
+func newAuditRig(t testing.TB, ctx context.Context) *auditRig {
 	t.Helper()
 	r := &auditRig{t: t, ctx: ctx, cfg: Default()}
 	r.cfg.Services = []string{ServiceExtAuthz}
