@@ -2,7 +2,9 @@ package extproc
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -12,6 +14,7 @@ import (
 	"github.com/actiongate/actiongate/internal/broker"
 	"github.com/actiongate/actiongate/internal/credinject"
 	"github.com/actiongate/actiongate/internal/mcp"
+	"github.com/actiongate/actiongate/internal/outguard"
 )
 
 // Credentials builds the upstream credentials of one call
@@ -81,4 +84,53 @@ func injectCredentials(e *env, st *state, mut *extprocv3.HeaderMutation) (*extpr
 	}
 	st.x.Creds = inj.Secrets
 	return nil, true
+}
+
+// stripCredentialHeaders removes every response header that carries a
+// credential injected for this call (as is, or base64-encoded, as in a
+// reflected Basic or debug header): the body is redacted by the output
+// policy, headers are dropped whole.
+func stripCredentialHeaders(e *env, st *state, resp *extprocv3.ProcessingResponse, hm *corev3.HeaderMap) {
+	hr := resp.GetResponseHeaders()
+	if hr == nil || len(st.x.Creds) == 0 {
+		return
+	}
+	var forms []string
+	for _, c := range st.x.Creds {
+		forms = append(forms, c, base64.StdEncoding.EncodeToString([]byte(c)), base64.RawURLEncoding.EncodeToString([]byte(c)))
+	}
+	var remove []string
+	for _, h := range hm.GetHeaders() {
+		k := strings.ToLower(h.GetKey())
+		if strings.HasPrefix(k, ":") {
+			continue
+		}
+		v := string(h.GetRawValue())
+		if v == "" {
+			v = h.GetValue()
+		}
+		for _, f := range forms {
+			if strings.Contains(v, f) {
+				remove = append(remove, k)
+				break
+			}
+		}
+	}
+	if len(remove) == 0 {
+		return
+	}
+	e.problem("credential_in_response_header")
+	e.log.Warn("upstream response header carried an injected credential; header removed",
+		"decision_id", st.x.DecisionID, "server", st.x.Server, "headers", strings.Join(remove, ","))
+	if hr.Response == nil {
+		hr.Response = &extprocv3.CommonResponse{}
+	}
+	if hr.Response.HeaderMutation == nil {
+		hr.Response.HeaderMutation = &extprocv3.HeaderMutation{}
+	}
+	hr.Response.HeaderMutation.RemoveHeaders = append(hr.Response.HeaderMutation.RemoveHeaders, remove...)
+	if st.x.notes != nil {
+		st.x.notes.Findings = append(st.x.notes.Findings, outguard.Finding{Kind: "redaction", Class: "credential",
+			Rule: "response-header", Path: "headers." + strings.Join(remove, ","), Action: "drop"})
+	}
 }

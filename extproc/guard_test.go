@@ -1,13 +1,19 @@
 package extproc
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/actiongate/actiongate/internal/credinject"
+	"github.com/actiongate/actiongate/internal/decision"
 	"github.com/actiongate/actiongate/internal/inject"
 	"github.com/actiongate/actiongate/internal/outguard"
 )
@@ -157,5 +163,48 @@ func TestGuard_ArgumentsWithInjectionRefused(t *testing.T) {
 	ir := resps[len(resps)-1].GetImmediateResponse()
 	if ir == nil || !strings.Contains(string(ir.GetBody()), outguard.ReasonArgsInjection) {
 		t.Fatalf("want an immediate refusal, got %v", resps[len(resps)-1])
+	}
+}
+
+// fixedCredentials injects one known credential, as credinject would.
+type fixedCredentials string
+
+func (f fixedCredentials) ForCall(context.Context, credinject.Call) (credinject.Injection, error) {
+	return credinject.Injection{Headers: []credinject.Header{{Name: "authorization", Value: "Bearer " + string(f)}},
+		Secrets: []string{string(f)}}, nil
+}
+
+// TestInjectedCredentialNeverComesBack: the injected credential replaces
+// the agent's token upstream; a response header reflecting it (as is or
+// base64-encoded) is removed, and a body echoing it is redacted.
+func TestInjectedCredentialNeverComesBack(t *testing.T) {
+	t.Parallel()
+	const secret = "minted-token-for-this-call-5f2c9a"
+	c, _ := startServer(t, withGuard(t, outguard.Config{}), func(s *Server) { s.env.credentials = fixedCredentials(secret) })
+	hdr := msgRequestHeaders("d-40", `"c-1"`)
+	hdr.MetadataContext.FilterMetadata[authzNamespace].Fields[decision.MetaServer] = structpb.NewStringValue("ehr")
+	msgs := []*extprocv3.ProcessingRequest{
+		hdr,
+		msgRequestBody("d-40", toolCall),
+		msgResponseHeaders(false, ":status", "200", "content-type", "application/json",
+			"x-debug-auth", "Bearer "+secret, "x-debug-b64", base64.StdEncoding.EncodeToString([]byte(secret)), "x-request-id", "r-1"),
+		msgResponseBody(textResult(`"c-1"`, "you sent "+secret), true),
+	}
+	resps := drive(t, c, msgs)
+	checkAnswers(t, msgs, resps)
+	var injected bool
+	for _, h := range resps[0].GetRequestHeaders().GetResponse().GetHeaderMutation().GetSetHeaders() {
+		injected = injected || (h.GetHeader().GetKey() == "authorization" && string(h.GetHeader().GetRawValue()) == "Bearer "+secret)
+	}
+	if !injected {
+		t.Fatal("the credential was not set on the upstream request")
+	}
+	removed := resps[2].GetResponseHeaders().GetResponse().GetHeaderMutation().GetRemoveHeaders()
+	if !slices.Contains(removed, "x-debug-auth") || !slices.Contains(removed, "x-debug-b64") || slices.Contains(removed, "x-request-id") {
+		t.Fatalf("removed response headers %v", removed)
+	}
+	body := string(resps[3].GetResponseBody().GetResponse().GetBodyMutation().GetBody())
+	if strings.Contains(body, secret) || !strings.Contains(body, "[REDACTED:credential]") {
+		t.Fatalf("forwarded body %s", body)
 	}
 }

@@ -76,7 +76,11 @@ func step(e *env, st state, req *extprocv3.ProcessingRequest) (*extprocv3.Proces
 	case *extprocv3.ProcessingRequest_RequestTrailers:
 		return requestTrailersResponse(), st, nil
 	case *extprocv3.ProcessingRequest_ResponseHeaders:
-		return onResponseHeaders(e, st, r.ResponseHeaders)
+		resp, next, err := onResponseHeaders(e, st, r.ResponseHeaders)
+		if err == nil {
+			stripCredentialHeaders(e, &next, resp, r.ResponseHeaders.GetHeaders())
+		}
+		return resp, next, err
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return onResponseBody(e, st, r.ResponseBody)
 	case *extprocv3.ProcessingRequest_ResponseTrailers:
