@@ -205,3 +205,15 @@ func TestKubernetesConfigIsValid(t *testing.T) {
 		t.Fatalf("audit %+v", cfg.Audit)
 	}
 }
+
+// TestExampleConfigIsValid: the single-host config the README points at
+// decodes strictly and validates.
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("..", "..", "examples", "actiongate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Audit.Disabled || cfg.Credentials.Disabled || cfg.Revocation.Disabled || !cfg.Runs(ServiceExtProc) {
+		t.Fatalf("the example turns off what a gateway needs: %+v", cfg)
+	}
+}
