@@ -244,18 +244,62 @@ func (g *Guard) intercept(ctx context.Context, out Outcome) (Outcome, error) {
 }
 
 // cleanRaw is the fast path for the common case, text with nothing in
-// it: when the JSON has no escape sequences, every string is a substring
-// of it as it stands, so a detector that finds nothing in the whole text
-// would find nothing in any one string, and the per-string walk (which
-// decodes the message again) can be skipped. With a classifier configured
-// every string is still sent to it, so the shortcut is not taken.
+// it. With the JSON's simple escapes undone (\n, \t, \", \\ …), every
+// string of the message is a substring of the text as it stands, so a
+// detector that finds nothing in the whole text would find nothing in any
+// one string, and the per-string walk (which decodes the message again)
+// can be skipped. A \u escape, a text past the detector's scan cap, or a
+// configured classifier (which must see each string) take the slow path.
 func (g *Guard) cleanRaw(ctx context.Context, raw []byte) bool {
-	// Past the detector's scan cap the whole text is not examined.
-	if g.hasClassifier || len(raw) > inject.DefaultMaxScanBytes || bytes.IndexByte(raw, '\\') >= 0 {
+	if g.hasClassifier || len(raw) > inject.DefaultMaxScanBytes {
 		return false
 	}
-	res, err := g.detector.DetectContext(ctx, string(raw))
+	text, ok := unescapeSimple(raw)
+	if !ok {
+		return false
+	}
+	res, err := g.detector.DetectContext(ctx, text)
 	return err == nil && res.Score == 0 && len(res.Findings) == 0
+}
+
+// unescapeSimple undoes the single-character JSON escapes of raw, in
+// place of the escape; it refuses \u escapes (whose decoding could join
+// surrogates or produce characters the detector normalizes).
+func unescapeSimple(raw []byte) (string, bool) {
+	i := bytes.IndexByte(raw, '\\')
+	if i < 0 {
+		return string(raw), true
+	}
+	out := make([]byte, 0, len(raw))
+	out = append(out, raw[:i]...)
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(raw) {
+			return "", false
+		}
+		i++
+		switch raw[i] {
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case 'r':
+			out = append(out, '\r')
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case '"', '\\', '/':
+			out = append(out, raw[i])
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
 }
 
 // mayHoldTargets: only results and requests from the server carry text
