@@ -74,6 +74,16 @@ var extraMail = map[string]demo.Mode{
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	e, err := setUp(ctx)
+	// A few addresses are chosen before their servers start (upstreams
+	// need the admin API's and the IdP's URLs first); another process can
+	// take such a port in between. Start again on fresh ports then.
+	for attempt := 1; err != nil && strings.Contains(err.Error(), "address already in use") && attempt < 3; attempt++ {
+		fmt.Fprintf(os.Stderr, "e2e: %v; starting the environment again\n", err)
+		if e != nil {
+			e.tearDown()
+		}
+		e, err = setUp(ctx)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: environment did not start: %v\n", err)
 		if e != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	mcpsdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/actiongate/actiongate/internal/devidp"
 	"github.com/actiongate/actiongate/internal/drill"
 )
 
@@ -224,4 +225,46 @@ func TestSCIMDeactivationRevokesUser(t *testing.T) {
 	if reason := callAs(t, "everything", token(t, tester), "echo", map[string]any{"message": "after"}); reason != "revoked" {
 		t.Fatalf("call after SCIM deactivation: %q, want revoked", reason)
 	}
+}
+
+// TestRevokeUserRevokesBrokeredAccount: revoking a user deletes the
+// user's brokered accounts and revokes them at the provider (RFC 7009):
+// the provider refuses the old token, and after a lift the user must
+// connect again.
+func TestRevokeUserRevokesBrokeredAccount(t *testing.T) {
+	cs := connectAs(t, "code", token(t, coder))
+	if reason, detail, _ := callErr(t, cs, "list_repos"); reason == "credential_not_connected" {
+		connectAccount(t, linkRE.FindString(detail))
+	}
+	if reason, _, out := callErr(t, cs, "list_repos"); reason != "" || !strings.Contains(out, "qa-user2") {
+		t.Fatalf("connected user: %q %q", reason, out)
+	}
+	hdrs := env.codeSeen.Headers()
+	accountToken := hdrs[len(hdrs)-1].Get("Authorization")
+	if !strings.HasPrefix(accountToken, "token ") || providerStatus(t, accountToken) != http.StatusOK {
+		t.Fatalf("the provider does not accept the account token before the revocation")
+	}
+
+	revokeVia(t, `{"kind":"user","subject":"qa-user2","reason":"offboarding"}`)
+	revokeVia(t, `{"kind":"user","subject":"qa-user2","lift":true}`)
+	if code := providerStatus(t, accountToken); code != http.StatusUnauthorized {
+		t.Fatalf("the provider still accepts the revoked account token: HTTP %d", code)
+	}
+	cs2 := connectAs(t, "code", token(t, coder))
+	if reason, _, _ := callErr(t, cs2, "list_repos"); reason != "credential_not_connected" {
+		t.Fatalf("after revocation and lift: %q, want credential_not_connected (the account was deleted)", reason)
+	}
+}
+
+// providerStatus asks the code host's provider API about a credential.
+func providerStatus(t *testing.T, authorization string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+env.idpAddr+devidp.APIUserPath, nil)
+	req.Header.Set("Authorization", authorization)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
