@@ -2,10 +2,8 @@ package identity
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"github.com/actiongate/actiongate/internal/jwks"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -14,9 +12,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 )
-
-// maxJWKSBytes bounds a JWKS response; real ones are a few KiB.
-const maxJWKSBytes = 1 << 20
 
 // keySet is one issuer's JWKS, shared by every verification of its tokens.
 // It replaces go-oidc's RemoteKeySet, which dedupes concurrent refetches but
@@ -153,67 +148,7 @@ func (k *keySet) start() *fetchCall {
 
 func (k *keySet) fetch() ([]jose.JSONWebKey, error) {
 	k.fetches.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout(k.client))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", k.url, resp.Status)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("GET %s: JWKS larger than %d bytes", k.url, maxJWKSBytes)
-	}
-	return parseJWKS(body)
-}
-
-func fetchTimeout(c *http.Client) time.Duration {
-	if c.Timeout > 0 {
-		return c.Timeout
-	}
-	return 10 * time.Second
-}
-
-// parseJWKS keeps the public signature keys it understands and skips the
-// rest (RFC 7517 §5: ignore keys of unknown type): encryption keys,
-// symmetric keys, keys go-jose cannot parse.
-func parseJWKS(body []byte) ([]jose.JSONWebKey, error) {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("decoding JWKS: %w", err)
-	}
-	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
-	for _, raw := range set.Keys {
-		var key jose.JSONWebKey
-		if err := json.Unmarshal(raw, &key); err != nil {
-			continue
-		}
-		if key.Use != "" && key.Use != "sig" {
-			continue
-		}
-		pub := key.Public()
-		if !pub.Valid() || !pub.IsPublic() {
-			continue
-		}
-		keys = append(keys, pub)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("JWKS has no usable signature keys")
-	}
-	return keys, nil
+	return jwks.Fetch(context.Background(), k.client, k.url)
 }
 
 // VerifySignature implements go-oidc's KeySet with the keys already

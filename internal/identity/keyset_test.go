@@ -137,23 +137,3 @@ func TestKeySet_StalenessBounds(t *testing.T) {
 		t.Fatalf("after the JWKS recovered: %v", err)
 	}
 }
-
-func TestParseJWKS_SkipsUnusableKeys(t *testing.T) {
-	t.Parallel()
-	body := `{"keys":[
-		{"kty":"oct","k":"c2VjcmV0","kid":"hmac"},
-		{"kty":"RSA","use":"enc","kid":"enc","n":"sXch","e":"AQAB"},
-		{"kty":"OKP","crv":"X448","x":"AAAA","kid":"x448"},
-		{"kty":"EC","crv":"P-256","kid":"ec","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
-	]}`
-	keys, err := parseJWKS([]byte(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 || keys[0].KeyID != "ec" {
-		t.Errorf("keys = %v, want only the EC signature key", keys)
-	}
-	if _, err := parseJWKS([]byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)); err == nil {
-		t.Error("a JWKS with only a symmetric key was accepted")
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/actiongate/actiongate/internal/jwks"
 	"io"
 	"net/http"
 	"os"
@@ -463,7 +464,11 @@ func TestKeyRing_JWKSHandler(t *testing.T) {
 	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=30" {
 		t.Errorf("Cache-Control %q: want half the propagation delay", cc)
 	}
-	set, err := parseJWKS(mustRead(t, resp))
+	pub, err := jwks.Parse(mustRead(t, resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := es256Keys(pub)
 	if err != nil || len(set) != 1 {
 		t.Errorf("served JWKS: %d keys, %v", len(set), err)
 	}

@@ -3,10 +3,8 @@ package mint
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"github.com/actiongate/actiongate/internal/jwks"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -15,9 +13,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 )
-
-// maxJWKSBytes bounds a JWKS response; ours are well under 4 KiB.
-const maxJWKSBytes = 1 << 20
 
 // remoteKeys is the gateway's JWKS as an upstream sees it over HTTP:
 //   - fetched on first use, not at construction;
@@ -173,59 +168,21 @@ func (k *remoteKeys) startLocked() *fetchCall {
 }
 
 func (k *remoteKeys) fetch() (map[string]jose.JSONWebKey, error) {
-	timeout := k.client.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	set, err := jwks.Fetch(context.Background(), k.client, k.url)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", k.url, resp.Status)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("GET %s: JWKS larger than %d bytes", k.url, maxJWKSBytes)
-	}
-	return parseJWKS(body)
+	return es256Keys(set)
 }
 
-// parseJWKS keeps the public ES256 signature keys with a kid and skips
-// the rest (RFC 7517 §5: ignore what is not understood).
-func parseJWKS(body []byte) (map[string]jose.JSONWebKey, error) {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("decoding JWKS: %w", err)
-	}
-	keys := make(map[string]jose.JSONWebKey, len(set.Keys))
-	for _, raw := range set.Keys {
-		var key jose.JSONWebKey
-		if err := key.UnmarshalJSON(raw); err != nil {
-			continue
+// es256Keys keeps the keys a minted token can be signed with: ES256 (or no
+// alg stated) and a kid to find them by.
+func es256Keys(set []jose.JSONWebKey) (map[string]jose.JSONWebKey, error) {
+	keys := make(map[string]jose.JSONWebKey, len(set))
+	for _, k := range set {
+		if k.KeyID != "" && (k.Algorithm == "" || k.Algorithm == string(jose.ES256)) {
+			keys[k.KeyID] = k
 		}
-		if key.KeyID == "" || (key.Use != "" && key.Use != "sig") ||
-			(key.Algorithm != "" && key.Algorithm != string(jose.ES256)) {
-			continue
-		}
-		pub := key.Public()
-		if !pub.Valid() || !pub.IsPublic() {
-			continue
-		}
-		keys[pub.KeyID] = pub
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("JWKS has no usable ES256 signature keys")

@@ -2,10 +2,7 @@ package signals
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
+	"github.com/actiongate/actiongate/internal/jwks"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -14,9 +11,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 )
-
-// maxJWKSBytes bounds a JWKS response; real ones are a few KiB.
-const maxJWKSBytes = 1 << 20
 
 // keyStore is one transmitter's JWKS. The rules mirror internal/identity:
 //   - first use, or keys older than maxAge: fetch before verifying; if that
@@ -150,59 +144,8 @@ func (k *keyStore) fetchLocked(ctx context.Context) (*keyState, error) {
 
 func (k *keyStore) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	k.fetches.Add(1)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := k.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", k.url, resp.Status)
-	}
-	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("GET %s: JWKS larger than %d bytes", k.url, maxJWKSBytes)
-	}
-	return parseJWKS(body)
-}
-
-// parseJWKS keeps the public signature keys it understands and skips the
-// rest (RFC 7517 §5): encryption keys, symmetric keys, unparsable keys.
-func parseJWKS(body []byte) ([]jose.JSONWebKey, error) {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("decoding JWKS: %w", err)
-	}
-	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
-	for _, raw := range set.Keys {
-		var key jose.JSONWebKey
-		if err := json.Unmarshal(raw, &key); err != nil {
-			continue
-		}
-		if key.Use != "" && key.Use != "sig" {
-			continue
-		}
-		pub := key.Public()
-		if !pub.Valid() || !pub.IsPublic() {
-			continue
-		}
-		keys = append(keys, pub)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("JWKS has no usable signature keys")
-	}
-	return keys, nil
+	// A receiver that gave up must not cancel the fetch others wait on.
+	return jwks.Fetch(context.WithoutCancel(ctx), k.client, k.url)
 }
 
 // verifySignature checks raw's signature with the transmitter's keys and
