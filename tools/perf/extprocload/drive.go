@@ -5,13 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/actiongate/actiongate/tools/perf/internal/procsample"
 	"io"
 	"math"
-	"net/http"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,10 +18,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
-
-// userHZ is the unit of utime and stime in /proc/<pid>/stat: USER_HZ,
-// fixed at 100 by Linux's /proc ABI on every architecture.
-const userHZ = 100
 
 type driveOptions struct {
 	target     string
@@ -151,14 +145,14 @@ func measure(ctx context.Context, o driveOptions) (result, error) {
 	r := result{
 		server: o.serverLabel, scenario: o.scenario, exchanges: len(lat), wall: wall,
 		p50: percentile(lat, 0.50), p99: percentile(lat, 0.99),
-		cpuUS:  float64(after.cpuTicks-before.cpuTicks) / userHZ / n * 1e6,
+		cpuUS:  float64(after.CPUTicks-before.CPUTicks) / procsample.UserHZ / n * 1e6,
 		allocs: math.NaN(), bytes: math.NaN(),
 	}
 	if o.metricsURL != "" {
 		// The scrape between the snapshots allocates a little too; over
 		// thousands of exchanges it is noise.
-		r.allocs = (after.mallocs - before.mallocs) / n
-		r.bytes = (after.allocBytes - before.allocBytes) / n
+		r.allocs = (after.Mallocs - before.Mallocs) / n
+		r.bytes = (after.AllocBytes - before.AllocBytes) / n
 	}
 	return r, nil
 }
@@ -242,83 +236,6 @@ func exchange(ctx context.Context, client extprocv3.ExternalProcessorClient, sc 
 	return d, nil
 }
 
-type sample struct {
-	cpuTicks            int64
-	mallocs, allocBytes float64
-}
-
-func snapshot(ctx context.Context, pid int, metricsURL string) (sample, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return sample{}, err
-	}
-	var s sample
-	if s.cpuTicks, err = cpuTicks(string(stat)); err != nil {
-		return sample{}, err
-	}
-	if metricsURL == "" {
-		return s, nil
-	}
-	text, err := fetch(ctx, metricsURL)
-	if err != nil {
-		return sample{}, err
-	}
-	if s.mallocs, err = metric(text, "go_memstats_mallocs_total"); err != nil {
-		return sample{}, err
-	}
-	if s.allocBytes, err = metric(text, "go_memstats_alloc_bytes_total"); err != nil {
-		return sample{}, err
-	}
-	return s, nil
-}
-
-// cpuTicks is utime+stime (fields 14 and 15) of a /proc/<pid>/stat line,
-// counted from the last ')' because the command name may hold spaces and
-// parentheses.
-func cpuTicks(stat string) (int64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc stat: %w", err)
-	}
-	return utime + stime, nil
-}
-
-func fetch(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return string(b), err
-}
-
-// metric reads an unlabelled sample from Prometheus text exposition.
-func metric(text, name string) (float64, error) {
-	for line := range strings.Lines(text) {
-		rest, ok := strings.CutPrefix(line, name+" ")
-		if !ok {
-			continue
-		}
-		return strconv.ParseFloat(strings.TrimSpace(rest), 64)
-	}
-	return 0, fmt.Errorf("metric %s not found", name)
+func snapshot(ctx context.Context, pid int, metricsURL string) (procsample.Sample, error) {
+	return procsample.Take(ctx, pid, metricsURL)
 }

@@ -284,30 +284,6 @@ func TestRunAll(t *testing.T) {
 	}
 }
 
-func TestCPUTicks(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		stat string
-		want int64
-		ok   bool
-	}{
-		{"plain", "4242 (extprocload) S 1 4242 4242 0 -1 4194560 2046 0 0 0 731 118 0 0 20 0 9 0 5318 1277 2845", 849, true},
-		{"name with spaces and parens", "7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 5 6 0 0 20 0 1 0 1 1 1", 11, true},
-		{"truncated", "7 (x) R 1 2", 0, false},
-		{"no name", "garbage", 0, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := cpuTicks(tc.stat)
-			if (err == nil) != tc.ok || got != tc.want {
-				t.Errorf("cpuTicks = %d, %v; want %d, ok=%v", got, err, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 func TestPercentileAndMedian(t *testing.T) {
 	t.Parallel()
 	lat := make([]time.Duration, 100)

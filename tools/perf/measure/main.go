@@ -13,19 +13,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/actiongate/actiongate/tools/perf/internal/procsample"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// userHZ is the unit of utime and stime in /proc/<pid>/stat: USER_HZ, which
-// Linux fixes at 100 for every architecture's /proc ABI.
-const userHZ = 100
 
 type options struct {
 	name, target, dataFile, protoset, ghz, metricsURL string
@@ -94,13 +90,13 @@ func measure(ctx context.Context, o options) (string, error) {
 		return "", err
 	}
 	n := float64(rep.Count)
-	cpu := float64(after.cpuTicks-before.cpuTicks) / userHZ / n * 1e6
+	cpu := float64(after.CPUTicks-before.CPUTicks) / procsample.UserHZ / n * 1e6
 	allocs, bytesPer := "n/a", "n/a"
 	if o.metricsURL != "" {
 		// The scrape between the snapshots allocates a little too; over
 		// thousands of checks it is noise.
-		allocs = fmt.Sprintf("%.0f", (after.mallocs-before.mallocs)/n)
-		bytesPer = fmt.Sprintf("%.0f", (after.allocBytes-before.allocBytes)/n)
+		allocs = fmt.Sprintf("%.0f", (after.Mallocs-before.Mallocs)/n)
+		bytesPer = fmt.Sprintf("%.0f", (after.AllocBytes-before.AllocBytes)/n)
 	}
 	return fmt.Sprintf("| %s | %d | %.0f | %s | %s | %.1f | %s | %s |", o.name, rep.Count, rep.RPS,
 		ms(rep.percentile(50)), ms(rep.percentile(99)), cpu, allocs, bytesPer), nil
@@ -178,83 +174,6 @@ func parseReport(data []byte, want int64) (report, error) {
 	return r, nil
 }
 
-type sample struct {
-	cpuTicks            int64
-	mallocs, allocBytes float64
-}
-
-func snapshot(ctx context.Context, o options) (sample, error) {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", o.pid))
-	if err != nil {
-		return sample{}, err
-	}
-	var s sample
-	if s.cpuTicks, err = cpuTicks(string(stat)); err != nil {
-		return sample{}, err
-	}
-	if o.metricsURL == "" {
-		return s, nil
-	}
-	text, err := fetch(ctx, o.metricsURL)
-	if err != nil {
-		return sample{}, err
-	}
-	if s.mallocs, err = metric(text, "go_memstats_mallocs_total"); err != nil {
-		return sample{}, err
-	}
-	if s.allocBytes, err = metric(text, "go_memstats_alloc_bytes_total"); err != nil {
-		return sample{}, err
-	}
-	return s, nil
-}
-
-// cpuTicks is utime+stime (fields 14 and 15) of a /proc/<pid>/stat line.
-// The command name (field 2) may hold spaces and parentheses, so fields are
-// counted from the last ')'.
-func cpuTicks(stat string) (int64, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc stat: %w", err)
-	}
-	return utime + stime, nil
-}
-
-func fetch(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return string(b), err
-}
-
-// metric reads an unlabelled sample from Prometheus text exposition.
-func metric(text, name string) (float64, error) {
-	for line := range strings.Lines(text) {
-		rest, ok := strings.CutPrefix(line, name+" ")
-		if !ok {
-			continue
-		}
-		return strconv.ParseFloat(strings.TrimSpace(rest), 64)
-	}
-	return 0, fmt.Errorf("metric %s not found", name)
+func snapshot(ctx context.Context, o options) (procsample.Sample, error) {
+	return procsample.Take(ctx, o.pid, o.metricsURL)
 }
