@@ -17,7 +17,6 @@ import (
 	"github.com/actiongate/actiongate/internal/principal"
 	"github.com/actiongate/actiongate/internal/ratelimit"
 	"github.com/actiongate/actiongate/internal/registry"
-	defaultbundle "github.com/actiongate/actiongate/policy"
 )
 
 // startExtAuthz builds everything a decision needs before serving: token
@@ -135,7 +134,7 @@ func (a *App) startPolicy(ctx context.Context) (func() extauthz.Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy: shipped default: %w", err)
 		}
-		a.recordPolicy(e.Revision(), defaultbundle.FS, "")
+		a.recordPolicy(e)
 		m := policy.NewMemo(e)
 		return func() extauthz.Policy { return m }, nil
 	}
@@ -144,14 +143,14 @@ func (a *App) startPolicy(ctx context.Context) (func() extauthz.Policy, error) {
 	w, err := policy.NewWatcher(ctx, a.cfg.Policy.Dir, policy.WatchOptions{Interval: a.cfg.Policy.PollInterval,
 		Logger: a.log.With("component", "policy"), Registerer: a.metrics,
 		OnChange: func(e *policy.Engine) {
-			a.recordPolicy(e.Revision(), nil, a.cfg.Policy.Dir)
+			a.recordPolicy(e)
 			current.Store(policy.NewMemo(e))
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", a.cfg.Policy.Dir, err)
 	}
 	if current.CompareAndSwap(nil, policy.NewMemo(w.Current())) {
-		a.recordPolicy(w.Current().Revision(), nil, a.cfg.Policy.Dir)
+		a.recordPolicy(w.Current())
 	}
 	a.goRun(func() error { return w.Run(ctx) })
 	return func() extauthz.Policy { return current.Load() }, nil

@@ -2,7 +2,7 @@ package app
 
 import (
 	"fmt"
-	"io/fs"
+	"github.com/actiongate/actiongate/internal/policy"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,19 +37,13 @@ func (a *App) openStore() error {
 	return nil
 }
 
-// recordPolicy keeps a policy revision's files for replay.
-func (a *App) recordPolicy(revision string, fromFS fs.FS, fromDir string) {
+// recordPolicy keeps the bundle of a policy revision for replay.
+func (a *App) recordPolicy(e *policy.Engine) {
 	if a.store == nil {
 		return
 	}
-	var err error
-	if fromFS != nil {
-		err = a.store.RecordPolicyFS(fromFS, revision)
-	} else {
-		err = a.store.RecordPolicyDir(fromDir, revision)
-	}
-	if err != nil {
-		a.log.Error("content store: policy revision not kept; its decisions cannot be replayed", "revision", revision, "error", err)
+	if err := a.store.RecordBundle(e.Bundle()); err != nil {
+		a.log.Error("content store: policy revision not kept; its decisions cannot be replayed", "revision", e.Revision(), "error", err)
 	}
 }
 

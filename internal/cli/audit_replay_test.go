@@ -47,7 +47,7 @@ func newReplayFixture(t *testing.T) replayFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.RecordPolicyDir("../../policy", eng.Revision()); err != nil {
+	if err := store.RecordBundle(eng.Bundle()); err != nil {
 		t.Fatal(err)
 	}
 	spool, err := audit.OpenSpool(audit.SpoolOptions{Dir: filepath.Join(f.dir, "spool"), InstanceID: "gw-r"})

@@ -4,9 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +24,8 @@ import (
 // auditor the bundle back as a directory; internal/policy loads that
 // directory and must report the same revision.
 
-// PolicyFile is one file of a bundle: its path relative to the bundle root,
-// with forward slashes, and its bytes.
-type PolicyFile struct {
-	Path string
-	Data []byte
-}
+// PolicyFile is one file of a bundle (policy.File).
+type PolicyFile = policy.File
 
 // RecordPolicy stores the bundle of revision made of files (the modules and
 // data files that policy.Bundle.Files lists). It fails if the files do not
@@ -47,7 +40,7 @@ func (s *Store) RecordPolicy(revision string, files []PolicyFile) error {
 	if err := checkPolicyFiles(files); err != nil {
 		return fmt.Errorf("policy %s: %w", revision, err)
 	}
-	if got := revisionOf(files); got != revision {
+	if got := policy.RevisionOf(files); got != revision {
 		return fmt.Errorf("policy %s: the files hash to revision %s", revision, got)
 	}
 	archive, err := writeArchive(files)
@@ -57,33 +50,11 @@ func (s *Store) RecordPolicy(revision string, files []PolicyFile) error {
 	return s.put(KindPolicy, revision, archive)
 }
 
-// RecordPolicyDir reads the bundle directory dir as internal/policy does and
-// records it, if it still holds revision. Call it when a policy.Watcher
-// swaps in a revision (WatchOptions.OnChange) and at start; if the
-// directory changed again in between, it fails and the next reload records
-// the newer revision.
-func (s *Store) RecordPolicyDir(dir, revision string) error {
-	if s.isRecorded(KindPolicy, revision) {
-		return nil
-	}
-	root, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return fmt.Errorf("policy bundle %s: %w", dir, err)
-	}
-	return s.RecordPolicyFS(os.DirFS(root), revision)
-}
-
-// RecordPolicyFS is RecordPolicyDir for a file system (the embedded default
-// bundle is one).
-func (s *Store) RecordPolicyFS(fsys fs.FS, revision string) error {
-	if s.isRecorded(KindPolicy, revision) {
-		return nil
-	}
-	files, err := readPolicyFS(fsys)
-	if err != nil {
-		return fmt.Errorf("policy %s: %w", revision, err)
-	}
-	return s.RecordPolicy(revision, files)
+// RecordBundle records a loaded bundle under its revision, from the bytes
+// it was loaded from (not re-read: the directory may have moved on). Call
+// it at start and whenever a policy.Watcher swaps in a revision.
+func (s *Store) RecordBundle(b *policy.Bundle) error {
+	return s.RecordPolicy(b.Revision(), b.RevisionFiles())
 }
 
 // PolicyFiles returns the stored files of revision, verified.
@@ -139,53 +110,6 @@ func (s *Store) isRecorded(kind Kind, addr string) bool {
 	return ok
 }
 
-// readPolicyFS selects the files internal/policy hashes into a revision:
-// *.rego except *_test.rego, and data.json, at any depth, nothing hidden,
-// symlinked files read through.
-func readPolicyFS(fsys fs.FS) ([]PolicyFile, error) {
-	var out []PolicyFile
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == "." {
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || !revisionFile(d.Name()) {
-			return nil
-		}
-		info, err := fs.Stat(fsys, p)
-		if err != nil {
-			return err
-		}
-		if !info.Mode().IsRegular() || info.Size() > policy.MaxFileBytes {
-			return fmt.Errorf("%s: not a regular file of at most %d bytes", p, policy.MaxFileBytes)
-		}
-		data, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, PolicyFile{Path: p, Data: data})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(out, func(a, b PolicyFile) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
-}
-
-// revisionFile: a module or a data file, the files a revision covers.
-func revisionFile(name string) bool {
-	return name == "data.json" || strings.HasSuffix(name, ".rego") && !strings.HasSuffix(name, "_test.rego")
-}
-
 // checkPolicyFiles accepts only what internal/policy would load into a
 // revision from a directory, so that extracting the archive and loading it
 // reproduces the revision: clean relative paths, nothing hidden, strictly
@@ -201,7 +125,7 @@ func checkPolicyFiles(files []PolicyFile) error {
 				return fmt.Errorf("file %q: hidden path", f.Path)
 			}
 		}
-		if !revisionFile(path.Base(f.Path)) {
+		if name := path.Base(f.Path); name != "data.json" && (!strings.HasSuffix(name, ".rego") || strings.HasSuffix(name, "_test.rego")) {
 			return fmt.Errorf("file %q: neither a module nor data.json", f.Path)
 		}
 		if len(f.Data) > policy.MaxFileBytes {
@@ -218,22 +142,6 @@ func checkPolicyFiles(files []PolicyFile) error {
 		return errors.New("no .rego modules")
 	}
 	return nil
-}
-
-// revisionOf is internal/policy's revision (docs/policy.md): SHA-256 over
-// each file's path and bytes in path order, each length-prefixed.
-func revisionOf(files []PolicyFile) string {
-	h := sha256.New()
-	var n [8]byte
-	for _, f := range files {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.Path)))
-		h.Write(n[:])
-		h.Write([]byte(f.Path))
-		binary.BigEndian.PutUint64(n[:], uint64(len(f.Data)))
-		h.Write(n[:])
-		h.Write(f.Data)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 var epoch = time.Unix(0, 0).UTC()

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/actiongate/actiongate/internal/policy"
-	defaultbundle "github.com/actiongate/actiongate/policy"
 )
 
 // defaultDir is the repository's policy/ directory: the embedded default
@@ -46,7 +45,7 @@ func TestRecordPolicy_RoundTripsTheRevision(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, Options{NoSync: true})
 	rev := policy.EmbeddedDefault().Revision()
-	if err := s.RecordPolicyDir(defaultDir, rev); err != nil {
+	if err := s.RecordBundle(loadBundle(t, defaultDir)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := s.LoadPolicy(ctx, rev)
@@ -93,18 +92,15 @@ func TestRecordPolicy_RefusesWrongRevision(t *testing.T) {
 	changed := copyBundle(t, "actiongate/data.json", func(s string) string {
 		return strings.Replace(s, "1000000", "2000000", 1)
 	})
-	// The directory moved on after the watcher loaded rev.
-	if err := s.RecordPolicyDir(changed, rev); err == nil || !strings.Contains(err.Error(), "hash to revision") {
-		t.Fatalf("changed directory recorded as %s: %v", rev, err)
-	}
-	b, err := policy.LoadBundle(changed)
-	if err != nil {
-		t.Fatal(err)
+	b := loadBundle(t, changed)
+	// Files that are not the revision's are refused under its name.
+	if err := s.RecordPolicy(rev, b.RevisionFiles()); err == nil || !strings.Contains(err.Error(), "hash to revision") {
+		t.Fatalf("changed files recorded as %s: %v", rev, err)
 	}
 	if b.Revision() == rev {
 		t.Fatal("the edit did not change the revision")
 	}
-	if err := s.RecordPolicyDir(changed, b.Revision()); err != nil {
+	if err := s.RecordBundle(b); err != nil {
 		t.Fatal(err)
 	}
 	// Tests are not part of a revision, hidden files and other files neither.
@@ -115,8 +111,10 @@ func TestRecordPolicy_RefusesWrongRevision(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(extra, "README.md"), []byte("junk"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordPolicyDir(extra, rev); err != nil {
-		t.Errorf("test and unrelated files changed the revision: %v", err)
+	if eb := loadBundle(t, extra); eb.Revision() != rev {
+		t.Errorf("test and unrelated files changed the revision: %s", eb.Revision())
+	} else if err := s.RecordBundle(eb); err != nil {
+		t.Error(err)
 	}
 	for name, files := range map[string][]PolicyFile{
 		"no module":   {{Path: "a/data.json", Data: []byte(`{}`)}},
@@ -126,7 +124,7 @@ func TestRecordPolicy_RefusesWrongRevision(t *testing.T) {
 		"duplicate":   {{Path: "x.rego", Data: nil}, {Path: "x.rego", Data: nil}},
 		"other files": {{Path: "x.rego", Data: nil}, {Path: "notes.txt", Data: nil}},
 	} {
-		if err := s.RecordPolicy(revisionOf(files), files); err == nil {
+		if err := s.RecordPolicy(policy.RevisionOf(files), files); err == nil {
 			t.Errorf("%s: recorded", name)
 		}
 	}
@@ -137,7 +135,7 @@ func TestLoadPolicy_DetectsTampering(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, Options{NoSync: true})
 	rev := policy.EmbeddedDefault().Revision()
-	if err := s.RecordPolicyDir(defaultDir, rev); err != nil {
+	if err := s.RecordBundle(policy.EmbeddedDefault()); err != nil {
 		t.Fatal(err)
 	}
 	path, _ := s.path(KindPolicy, rev)
@@ -168,15 +166,24 @@ func TestLoadPolicy_DetectsTampering(t *testing.T) {
 	}
 }
 
-// The embedded default is recorded from the binary's own file system.
-func TestRecordPolicyFS_EmbeddedDefault(t *testing.T) {
+// The embedded default is recorded from the bytes compiled into the binary.
+func TestRecordBundle_EmbeddedDefault(t *testing.T) {
 	t.Parallel()
 	s := openStore(t, Options{NoSync: true})
 	rev := policy.EmbeddedDefault().Revision()
-	if err := s.RecordPolicyFS(defaultbundle.FS, rev); err != nil {
+	if err := s.RecordBundle(policy.EmbeddedDefault()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LoadPolicy(context.Background(), rev); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func loadBundle(t *testing.T, dir string) *policy.Bundle {
+	t.Helper()
+	b, err := policy.LoadBundle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

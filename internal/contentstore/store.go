@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/actiongate/actiongate/internal/policy"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -153,7 +154,7 @@ func addressOf(kind Kind, data []byte) ([]byte, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return canon, revisionOf(files), nil
+		return canon, policy.RevisionOf(files), nil
 	}
 	return nil, "", fmt.Errorf("content store: unknown kind %q", kind)
 }
@@ -169,7 +170,7 @@ func verify(kind Kind, addr string, data []byte, path string) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s is not a policy archive (%v); want revision %s", ErrTampered, path, err, addr)
 		}
-		got = revisionOf(files)
+		got = policy.RevisionOf(files)
 	default:
 		return fmt.Errorf("content store: unknown kind %q", kind)
 	}

@@ -63,6 +63,35 @@ func (b *Bundle) Files() []string {
 	return out
 }
 
+// File is one file of a bundle: its path relative to the bundle root, with
+// forward slashes, and its bytes.
+type File struct {
+	Path string
+	Data []byte
+}
+
+// RevisionFiles returns the files the revision covers (modules and data
+// files, tests excluded), in hash order: what replay must keep to load the
+// same revision again. The bytes are the bundle's own; do not modify them.
+func (b *Bundle) RevisionFiles() []File {
+	files := mergeSorted(b.modules, b.dataDocs)
+	out := make([]File, len(files))
+	for i, f := range files {
+		out[i] = File{Path: f.path, Data: f.data}
+	}
+	return out
+}
+
+// RevisionOf is the revision of a sorted set of files: the value
+// Bundle.Revision reports for a bundle made of exactly them.
+func RevisionOf(files []File) string {
+	src := make([]sourceFile, len(files))
+	for i, f := range files {
+		src[i] = sourceFile{path: f.Path, data: f.Data}
+	}
+	return revision(src)
+}
+
 // LoadBundle reads the bundle in dir: every *.rego file (those ending in
 // _test.rego are tests, kept apart) and every data.json at any depth, whose
 // content is placed under data at its directory's path (OPA's bundle

@@ -27,10 +27,14 @@ var queryRef = ast.MustParseRef(Query)
 type Engine struct {
 	revision string
 	query    rego.PreparedEvalQuery
+	bundle   *Bundle
 }
 
 // Revision is the bundle revision this engine evaluates.
 func (e *Engine) Revision() string { return e.revision }
+
+// Bundle is the bundle this engine was compiled from (what replay stores).
+func (e *Engine) Bundle() *Bundle { return e.bundle }
 
 // noMetrics avoids a metrics map per evaluation: we keep our own.
 var noMetrics = metrics.NoOp()
@@ -73,7 +77,7 @@ func Compile(ctx context.Context, b *Bundle) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", b.revision, err)
 	}
-	return &Engine{revision: b.revision, query: pq}, nil
+	return &Engine{revision: b.revision, query: pq, bundle: b}, nil
 }
 
 func parseModules(files []sourceFile) ([]*ast.Module, error) {

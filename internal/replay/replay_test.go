@@ -53,7 +53,7 @@ func (g *gateway) engine(t *testing.T, dir string) *policy.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.store.RecordPolicyDir(dir, b.Revision()); err != nil {
+	if err := g.store.RecordBundle(b); err != nil {
 		t.Fatal(err)
 	}
 	return e
