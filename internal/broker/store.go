@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/actiongate/actiongate/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -277,39 +278,10 @@ func recordFiles(dir string) ([]string, error) {
 	return names, nil
 }
 
-// writeAtomic replaces path with data: temp file (0600) in the same
-// directory, fsync, rename, fsync the directory.
+// writeAtomic replaces path with data (0600, directory 0700 if new).
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := atomicfile.Write(path, data, 0o600, atomicfile.Options{MkdirMode: 0o700}); err != nil {
 		return fmt.Errorf("broker: write record: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("broker: write record: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("broker: write record: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("broker: write record: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("broker: write record: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("broker: write record: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("broker: write record: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

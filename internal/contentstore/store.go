@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/actiongate/actiongate/internal/atomicfile"
 	"github.com/actiongate/actiongate/internal/policy"
 	"io/fs"
 	"os"
@@ -246,55 +247,7 @@ func (s *Store) put(kind Kind, addr string, data []byte) error {
 	return nil
 }
 
-// writeAtomic writes data to a temporary file next to path and renames it
-// into place, after an fsync of the file (and of the directory after the
-// rename) unless NoSync.
+// writeAtomic replaces path with data (fsynced unless NoSync).
 func (s *Store) writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if !s.opts.NoSync {
-		if err := f.Sync(); err != nil {
-			return err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	if s.opts.NoSync {
-		return nil
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.Write(path, data, mode, atomicfile.Options{NoSync: s.opts.NoSync, MkdirMode: 0o700})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/actiongate/actiongate/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -308,7 +309,7 @@ func (r *KeyRing) EmergencyRotate(now time.Time) (string, error) {
 			return "", fmt.Errorf("mint: deleting key %s: %w", old.kid, err)
 		}
 	}
-	if err := syncDir(r.dir); err != nil {
+	if err := atomicfile.SyncDir(r.dir); err != nil {
 		return "", err
 	}
 	r.opts.Logger.Warn("mint: emergency rotation: every previous signing key withdrawn", "kid", k.kid)
@@ -342,7 +343,7 @@ func (r *KeyRing) pruneLocked(now time.Time) ([]string, error) {
 	if len(gone) == 0 {
 		return nil, nil
 	}
-	if err := syncDir(r.dir); err != nil {
+	if err := atomicfile.SyncDir(r.dir); err != nil {
 		return gone, err
 	}
 	return gone, r.reloadLocked()

@@ -3,6 +3,7 @@ package registry
 import (
 	"bytes"
 	"fmt"
+	"github.com/actiongate/actiongate/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,21 +186,5 @@ func writeAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".pin-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, data, info.Mode().Perm(), atomicfile.Options{})
 }
