@@ -7,14 +7,12 @@
 package audit
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"time"
 
 	"github.com/gowebpki/jcs"
@@ -181,13 +179,8 @@ func CallHash(c CallInput) (string, error) {
 
 // NewEventID returns a UUIDv7 (RFC 9562): time-ordered, 74 random bits.
 func NewEventID() string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	b[6] = b[6]&0x0f | 0x70
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	// NewV7 fails only if crypto/rand does, which Go ≥ 1.24 never lets happen.
+	return uuid.Must(uuid.NewV7()).String()
 }
 
 // ParseEvent decodes logged event bytes. It returns the canonical form too,
