@@ -9,12 +9,13 @@ import (
 	"unicode/utf8"
 )
 
-// appendUnescaped appends the decoded form of raw, the inside of a JSON
-// string the scanner has already validated. It decodes exactly as
+// AppendUnescaped appends the decoded form of raw, the inside of a JSON
+// string the scanner has already validated (or a whole validated JSON
+// text: every escape in it sits inside a string). It decodes exactly as
 // encoding/json does, including its one lenient case: a \u escape of an
 // unpaired surrogate becomes U+FFFD. Keys are compared, and targets read,
 // in this form, so "n\u0061me" is the key "name".
-func appendUnescaped(dst, raw []byte) []byte {
+func AppendUnescaped(dst, raw []byte) []byte {
 	for i := 0; i < len(raw); {
 		c := raw[i]
 		if c != '\\' {
@@ -79,7 +80,7 @@ func stringValue(tok []byte) string {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw)
 	}
-	return string(appendUnescaped(make([]byte, 0, len(raw)), raw))
+	return string(AppendUnescaped(make([]byte, 0, len(raw)), raw))
 }
 
 // snippetLimit caps how much of a client-sent value an error detail quotes.

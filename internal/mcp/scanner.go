@@ -286,7 +286,7 @@ func (s *scanner) key() (keyRef, *ParseError) {
 		return keyRef{start: int32(start + 1), end: int32(s.pos - 1)}, nil
 	}
 	n := len(s.scratch)
-	s.scratch = appendUnescaped(s.scratch, s.data[start+1:s.pos-1])
+	s.scratch = AppendUnescaped(s.scratch, s.data[start+1:s.pos-1])
 	return keyRef{start: int32(n), end: int32(len(s.scratch)), decoded: true}, nil
 }
 

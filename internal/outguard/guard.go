@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/actiongate/actiongate/internal/mcp"
 	"slices"
 	"strings"
 
@@ -244,62 +245,23 @@ func (g *Guard) intercept(ctx context.Context, out Outcome) (Outcome, error) {
 }
 
 // cleanRaw is the fast path for the common case, text with nothing in
-// it. With the JSON's simple escapes undone (\n, \t, \", \\ …), every
-// string of the message is a substring of the text as it stands, so a
-// detector that finds nothing in the whole text would find nothing in any
-// one string, and the per-string walk (which decodes the message again)
-// can be skipped. A \u escape, a text past the detector's scan cap, or a
-// configured classifier (which must see each string) take the slow path.
+// it. With the JSON's escapes undone, every string of the message is a
+// substring of the whole text, so a detector that finds nothing in the
+// whole text would find nothing in any one string, and the per-string walk
+// (which decodes the message again) can be skipped. raw must be valid JSON
+// (both callers pass text that was parsed or validated). A text past the
+// detector's scan cap, or a configured classifier (which must see each
+// string), takes the slow path.
 func (g *Guard) cleanRaw(ctx context.Context, raw []byte) bool {
 	if g.hasClassifier || len(raw) > inject.DefaultMaxScanBytes {
 		return false
 	}
-	text, ok := unescapeSimple(raw)
-	if !ok {
-		return false
+	text := string(raw)
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		text = string(mcp.AppendUnescaped(make([]byte, 0, len(raw)), raw))
 	}
 	res, err := g.detector.DetectContext(ctx, text)
 	return err == nil && res.Score == 0 && len(res.Findings) == 0
-}
-
-// unescapeSimple undoes the single-character JSON escapes of raw, in
-// place of the escape; it refuses \u escapes (whose decoding could join
-// surrogates or produce characters the detector normalizes).
-func unescapeSimple(raw []byte) (string, bool) {
-	i := bytes.IndexByte(raw, '\\')
-	if i < 0 {
-		return string(raw), true
-	}
-	out := make([]byte, 0, len(raw))
-	out = append(out, raw[:i]...)
-	for ; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		if i+1 >= len(raw) {
-			return "", false
-		}
-		i++
-		switch raw[i] {
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case 'r':
-			out = append(out, '\r')
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case '"', '\\', '/':
-			out = append(out, raw[i])
-		default:
-			return "", false
-		}
-	}
-	return string(out), true
 }
 
 // mayHoldTargets: only results and requests from the server carry text
@@ -375,7 +337,13 @@ func walk(v any, path []string, at string, visit func(string, string) (string, b
 // instructions (an agent relaying poisoned text into another tool). It
 // never rewrites: it reports, and blocks at ArgumentsBlockAt.
 func (g *Guard) Arguments(ctx context.Context, args json.RawMessage) (Outcome, error) {
-	if g.detector == nil || len(args) == 0 || g.argsAt <= 0 || g.cleanRaw(ctx, args) {
+	if g.detector == nil || len(args) == 0 || g.argsAt <= 0 {
+		return Outcome{Body: args}, nil
+	}
+	if !json.Valid(args) {
+		return Outcome{}, errors.New("reading arguments: not valid JSON")
+	}
+	if g.cleanRaw(ctx, args) {
 		return Outcome{Body: args}, nil
 	}
 	var doc any
