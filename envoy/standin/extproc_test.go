@@ -469,6 +469,10 @@ func TestExtProc_IdleStreamFailureResetsStream(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
+	// The processor fails only once the client holds the first event: the
+	// stand-in then awaits no answer, so only an idle-failure path can end
+	// the stream.
+	clientHasFirst := make(chan struct{})
 	h.proc.script(func(srv extprocsvc.ExternalProcessor_ProcessServer, record func(*extprocsvc.ProcessingRequest)) error {
 		for {
 			req, err := srv.Recv()
@@ -480,7 +484,10 @@ func TestExtProc_IdleStreamFailureResetsStream(t *testing.T) {
 				return nil
 			}
 			if req.GetResponseBody() != nil {
-				time.Sleep(50 * time.Millisecond) // idle: the stand-in awaits nothing now
+				select {
+				case <-clientHasFirst:
+				case <-srv.Context().Done():
+				}
 				return status.Error(codes.PermissionDenied, "revoked")
 			}
 		}
@@ -498,6 +505,7 @@ func TestExtProc_IdleStreamFailureResetsStream(t *testing.T) {
 	if ev := readEvent(t, br); ev != "event: message\ndata: one\n\n" {
 		t.Fatalf("first event %q", ev)
 	}
+	close(clientHasFirst)
 	start := time.Now()
 	rest, err := io.ReadAll(br)
 	if err == nil || len(rest) != 0 || time.Since(start) > 5*time.Second {
