@@ -7,6 +7,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/policy"
 )
 
 // Recorder is where decision events go (*audit.Spool): Append returns once
@@ -19,7 +20,7 @@ type Recorder interface {
 // InputStore keeps what a decision evaluated, content-addressed, for
 // replay; it returns the address the event records.
 type InputStore interface {
-	RecordInput(doc []byte) (string, error)
+	RecordInput(in *policy.Input) (string, error)
 }
 
 // AuditOptions say how decisions are recorded.
@@ -74,10 +75,8 @@ func recordDecision(o AuditOptions, res Result, started time.Time, onLost func(r
 	}
 	var inputHash string
 	if o.Inputs != nil && res.PolicyInput != nil {
-		doc, err := res.PolicyInput.JSON()
-		if err == nil {
-			inputHash, err = o.Inputs.RecordInput(doc)
-		}
+		var err error
+		inputHash, err = o.Inputs.RecordInput(res.PolicyInput)
 		if err != nil && d.Allowed() && !res.ReadOnly {
 			onLost("input_store")
 			return denyAudit(res)

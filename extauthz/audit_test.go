@@ -9,6 +9,7 @@ import (
 
 	"github.com/actiongate/actiongate/internal/audit"
 	"github.com/actiongate/actiongate/internal/decision"
+	"github.com/actiongate/actiongate/internal/policy"
 )
 
 func openSpool(t *testing.T, maxBytes int64) *audit.Spool {
@@ -67,7 +68,11 @@ const (
 
 type memInputs map[string][]byte
 
-func (m memInputs) RecordInput(doc []byte) (string, error) {
+func (m memInputs) RecordInput(in *policy.Input) (string, error) {
+	doc, err := in.JSON()
+	if err != nil {
+		return "", err
+	}
 	h := "sha256:test" + string(rune('a'+len(m)))
 	m[h] = doc
 	return h, nil

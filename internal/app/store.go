@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"github.com/actiongate/actiongate/internal/policy"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,27 +58,63 @@ type asyncInputs struct {
 	store   *contentstore.Store
 	queue   chan []byte
 	dropped prometheus.Counter
-	failed  atomic.Int64
+	// seen caches, for the current second, the address of each input key
+	// already rendered: an agent repeating a call (the policy memo's hit
+	// path) must not pay for rendering and hashing the document again.
+	seen atomic.Pointer[inputGen]
 }
+
+type inputGen struct {
+	second int64
+	addrs  sync.Map // policy.Input.Key() → address
+	size   atomic.Int64
+}
+
+// maxSeenInputs bounds one second's cache, like the policy memo.
+const maxSeenInputs = 10_000
 
 func newAsyncInputs(st *contentstore.Store, depth int, reg prometheus.Registerer) *asyncInputs {
 	ai := &asyncInputs{store: st, queue: make(chan []byte, depth),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "actiongate_replay_inputs_dropped_total",
 			Help: "Decision inputs not kept for replay (writer queue full or write failed)."})}
+	ai.seen.Store(&inputGen{})
 	if reg != nil {
 		_ = reg.Register(ai.dropped)
 	}
 	return ai
 }
 
-// RecordInput returns the input's address and queues it for writing.
-func (ai *asyncInputs) RecordInput(doc []byte) (string, error) {
+// RecordInput returns the input's address and queues its document for
+// writing, once per distinct input and second.
+func (ai *asyncInputs) RecordInput(in *policy.Input) (string, error) {
+	sec := in.Time.Unix()
+	g := ai.seen.Load()
+	if g.second != sec {
+		ng := &inputGen{second: sec}
+		if !ai.seen.CompareAndSwap(g, ng) {
+			ng = ai.seen.Load()
+		}
+		g = ng
+	}
+	key := in.Key()
+	if g.second == sec {
+		if addr, ok := g.addrs.Load(key); ok {
+			return addr.(string), nil
+		}
+	}
+	doc, err := in.JSON()
+	if err != nil {
+		return "", err
+	}
 	addr, err := contentstore.InputAddress(doc)
 	if err != nil {
 		return "", err
 	}
 	select {
 	case ai.queue <- doc:
+		if g.second == sec && g.size.Add(1) <= maxSeenInputs {
+			g.addrs.Store(key, addr)
+		}
 	default:
 		ai.dropped.Inc()
 	}
@@ -89,7 +126,6 @@ func (ai *asyncInputs) run() {
 	for doc := range ai.queue {
 		if _, err := ai.store.RecordInput(doc); err != nil {
 			ai.dropped.Inc()
-			ai.failed.Add(1)
 		}
 	}
 }

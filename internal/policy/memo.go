@@ -66,6 +66,11 @@ func (m *Memo) Evaluate(ctx context.Context, in Input) (Result, error) {
 	return r, err
 }
 
+// Key identifies what Document renders apart from the time: two inputs of
+// the same second with the same key render the same document (Memo relies
+// on it; so can a cache of anything derived from the document).
+func (in Input) Key() string { return memoKey(in) }
+
 // memoKey covers every field Input.Document renders. Registry entries are
 // identified by id plus the registry version (an entry cannot change
 // without the version changing). Strings are length-prefixed so no two
