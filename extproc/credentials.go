@@ -2,7 +2,6 @@ package extproc
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/actiongate/actiongate/internal/credinject"
 	"github.com/actiongate/actiongate/internal/mcp"
 	"github.com/actiongate/actiongate/internal/outguard"
+	"github.com/actiongate/actiongate/internal/redact"
 )
 
 // Credentials builds the upstream credentials of one call
@@ -87,9 +87,9 @@ func injectCredentials(e *env, st *state, mut *extprocv3.HeaderMutation) (*extpr
 }
 
 // stripCredentialHeaders removes every response header that carries a
-// credential injected for this call (as is, or base64-encoded, as in a
-// reflected Basic or debug header): the body is redacted by the output
-// policy, headers are dropped whole.
+// credential injected for this call, in any form the redactor knows (as
+// is, URL- or base64-encoded, as in a reflected Basic or debug header): the
+// body is redacted by the output policy, headers are dropped whole.
 func stripCredentialHeaders(e *env, st *state, resp *extprocv3.ProcessingResponse, hm *corev3.HeaderMap) {
 	hr := resp.GetResponseHeaders()
 	if hr == nil || len(st.x.Creds) == 0 {
@@ -97,7 +97,9 @@ func stripCredentialHeaders(e *env, st *state, resp *extprocv3.ProcessingRespons
 	}
 	var forms []string
 	for _, c := range st.x.Creds {
-		forms = append(forms, c, base64.StdEncoding.EncodeToString([]byte(c)), base64.RawURLEncoding.EncodeToString([]byte(c)))
+		for _, f := range redact.CredentialForms(c) {
+			forms = append(forms, f[0])
+		}
 	}
 	var remove []string
 	for _, h := range hm.GetHeaders() {

@@ -141,7 +141,7 @@ func (g *Guard) Message(ctx context.Context, classification string, body []byte,
 	if p := g.byClass[classification]; p != nil {
 		pol = p
 	}
-	if len(creds) > 0 {
+	if len(creds) > 0 && mayHoldCredential(body, creds) {
 		var err error
 		if pol, err = pol.WithCredentials(creds...); err != nil {
 			return Outcome{}, fmt.Errorf("brokered credentials: %w", err)
@@ -242,6 +242,30 @@ func (g *Guard) intercept(ctx context.Context, out Outcome) (Outcome, error) {
 	}
 	out.Body, out.Changed = bytes.TrimRight(buf.Bytes(), "\n"), true
 	return out, nil
+}
+
+// mayHoldCredential reports whether any form of any credential occurs in
+// body once its JSON escapes are undone (every decoded string is then a
+// substring of the text, so none can hold a form the text lacks). Bodies
+// that are not valid JSON say yes: the redactor decides. Compiling the
+// credential matcher costs far more than this scan, and almost no response
+// echoes a credential.
+func mayHoldCredential(body []byte, creds []string) bool {
+	text := body
+	if bytes.IndexByte(body, '\\') >= 0 {
+		if !json.Valid(body) {
+			return true
+		}
+		text = mcp.AppendUnescaped(make([]byte, 0, len(body)), body)
+	}
+	for _, c := range creds {
+		for _, f := range redact.CredentialForms(c) {
+			if bytes.Contains(text, []byte(f[0])) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cleanRaw is the fast path for the common case, text with nothing in

@@ -190,3 +190,62 @@ func TestFastPathAgreesWithWalk(t *testing.T) {
 		t.Fatalf("escaped newline hid the instruction in arguments: %+v %v", a, err)
 	}
 }
+
+// TestCredentialPrefilter: the credential matcher is only built when a
+// form of the credential occurs, and an escaped echo still counts.
+func TestCredentialPrefilter(t *testing.T) {
+	g, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cred = "tok-4f1c9a77e2b0"
+	escaped := "\\u0074ok-4f1c9a77e2b0" // "t" as \u0074
+	tests := []struct {
+		name, text string
+		redacted   bool
+	}{
+		{"no echo", "the quote is 101.5 USD", false},
+		{"raw echo", "you sent " + cred, true},
+		{"escaped echo", "you sent " + escaped, true},
+		{"base64 echo", "you sent dG9rLTRmMWM5YTc3ZTJiMA", true},
+	}
+	for _, tc := range tests {
+		body := `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"` + tc.text + `"}]}}`
+		if got := mayHoldCredential([]byte(body), []string{cred}); got != tc.redacted {
+			t.Errorf("%s: mayHoldCredential = %v", tc.name, got)
+		}
+		out, err := g.Message(context.Background(), "", []byte(body), []string{cred})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(out.Body), "[REDACTED:credential]"); got != tc.redacted {
+			t.Errorf("%s: redacted = %v: %s", tc.name, got, out.Body)
+		}
+	}
+}
+
+// BenchmarkMessage_Credentials: what a response costs when the call had a
+// minted token injected (JWT-sized) and the response does not echo it.
+//
+//	go test ./internal/outguard -run '^$' -bench Message_Credentials -benchmem
+func BenchmarkMessage_Credentials(b *testing.B) {
+	g, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(result(strings.Repeat("The quote for ACME is 101.5 USD today. ", 25)))
+	cred := []string{"eyJhbGciOiJFUzI1NiIsImtpZCI6ImFiYyIsInR5cCI6ImF0K2p3dCJ9." + strings.Repeat("x", 600)}
+	for _, c := range []struct {
+		name  string
+		creds []string
+	}{{"none", nil}, {"minted-not-echoed", cred}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := g.Message(context.Background(), "", body, c.creds); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
